@@ -1,22 +1,1093 @@
-// STUB: the real engine is being written. The public surface below is the contract.
+/**
+ * One artifact fetched from many sources at once. The job probes every source, admits those that
+ * hold the same bytes as the reference (the primary), ranks them, and runs channels that take
+ * segments from the planner; a scheduler tick re-measures, re-ranks, recomputes the allocation
+ * pattern, drops stalled or slow channels and explores standby sources. Every piece is hashed as
+ * it is committed; the file is published atomically only after it checked out.
+ */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { JobOptions } from './jobOptions';
-import type { DownloadResult, JobSnapshot } from './snapshot';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { AllocationPattern } from './allocationPattern';
+import { ErrorCode, FetchError, toFetchError } from './errors';
+import { sha256FromHeaders } from './headers/digestHeaders';
+import { parseLinkMirrors } from './headers/linkMirrors';
+import { HttpTransport, TransportError } from './httpTransport';
+import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
+import { merkleRoot } from './integrity/merkleTree';
+import type { JobOptions, SourceSpec } from './jobOptions';
+import { loadJournal, saveJournal, type JournalIdentity } from './journal';
+import { PartFile } from './partFile';
+import { PieceStore, type PieceOutcome } from './pieceStore';
+import { PrefixHasher } from './prefixHasher';
+import { RateLimiter } from './rateLimiter';
+import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
+import { redactText, redactUrl, registerSecret } from './security/redaction';
+import { fetchSegment, type SegmentSink } from './segmentFetcher';
+import { SegmentPlanner, type RateModel, type Segment } from './segmentPlanner';
+import type { DownloadResult, JobEvent, JobSnapshot, JobState, SegmentSnapshot, SourceSnapshot } from './snapshot';
+import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
+import { DEFAULT_RANKING_WEIGHTS, scoreSource } from './sourceRanking';
+import { SourceRuntime } from './sourceRuntime';
+import { TargetLock } from './targetLock';
+import { ThroughputMeter } from './throughputMeter';
+
+/** Scheduler tick. */
+const TICK_MS = 200;
+/** How often the pattern and ranking are recomputed. */
+const REPLAN_MS = 1000;
+/** A segment should last about this long on its channel (fast sources get large segments). */
+const SEGMENT_SECONDS = 2;
+const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** First segment of a source before it is measured. */
+const UNMEASURED_SEGMENT_BYTES = 2 * 1024 * 1024;
+/** A channel that receives nothing for this long is dropped and its remainder continues elsewhere. */
+const STALL_MS = 5000;
+/** A source gets this long to show its speed before the minimum-speed rule applies. */
+const SLOW_GRACE_MS = 3000;
+/** How long a dropped-for-slowness source waits before it may be explored again. */
+const SLOW_BACKOFF_MS = 15_000;
+const EXPLORE_EVERY_MS = 4000;
+const JOURNAL_EVERY_MS = 1000;
+/** Strikes after which a source is banned when corruption cannot be pinned on it alone. */
+const MAX_STRIKES = 3;
 
 /**
  * One artifact fetched from many sources. Events: 'event' (JobEvent: a decision worth logging),
- * 'state' (JobState changed). `run()` never rejects: a failure resolves with ok=false and an error code.
+ * 'state' (JobState changed). `run()` never rejects: a failure resolves with ok=false and an error.
  */
 export class DownloadJob extends EventEmitter {
   readonly id: string;
+  private state: JobState = 'probing';
+  private readonly sources: SourceRuntime[];
+  private readonly transport: HttpTransport;
+  private readonly limiter: RateLimiter;
+  private readonly pattern = new AllocationPattern();
+  private readonly connectionsPerSource: number;
+  private readonly maxActiveSources: number;
+  private readonly minSourceSpeed: number;
+  private readonly startedAt = Date.now();
+  private readonly stateDir: string;
+  private readonly partPath: string;
+  private readonly journalPath: string;
+  private readonly lockPath: string;
+  private readonly manifestPath: string;
+  private readonly events: JobEvent[] = [];
+
+  private size = -1;
+  private pieceSize = 0;
+  private pieces?: PieceStore;
+  private planner?: SegmentPlanner;
+  private partFile?: PartFile;
+  private prefixHasher?: PrefixHasher;
+  private lock?: TargetLock;
+  private reference?: SourceRuntime;
+  private referenceProbe?: ProbeResult;
+  private referenceReady!: Promise<void>;
+  private markReferenceReady!: () => void;
+  private spotCheck?: Promise<{ offset: number; block: Buffer } | undefined>;
+  private headerSha256?: string;
+
+  private readonly controller = new AbortController();
+  private readonly segmentRuns = new Map<number, Promise<void>>();
+  private readonly channelLoops = new Set<Promise<void>>();
+  private wakers: Array<() => void> = [];
+  private tickTimer?: NodeJS.Timeout;
+  private lastReplanAt = 0;
+  private lastExploreAt = 0;
+  private lastJournalAt = 0;
+  private journalDirty = false;
+  private journalSaving?: Promise<void>;
+  private paused = false;
+  private cancelled = false;
+  private discard = false;
+  private fatal?: FetchError;
+  private settle!: () => void;
+  private readonly finished: Promise<void>;
+  private bytesFetched = 0;
+  private bytesResumed = 0;
+  private readonly totalMeter = new ThroughputMeter(3000, 100);
+  private verifiedBy?: 'sha256' | 'merkle' | 'consistency';
+  private error?: FetchError;
+
   constructor(readonly options: JobOptions, id?: string) {
     super();
-    this.id = id ?? Math.random().toString(36).slice(2, 10);
+    this.id = id ?? randomBytes(4).toString('hex');
+    this.connectionsPerSource = clampInt(options.connectionsPerSource ?? 4, 1, 16);
+    this.maxActiveSources = clampInt(options.maxActiveSources ?? 6, 1, 64);
+    this.minSourceSpeed = options.minSourceSpeed ?? 16 * 1024;
+    this.limiter = new RateLimiter(options.limitBytesPerSecond ?? 0);
+    for (const headers of Object.values(options.originHeaders ?? {})) {
+      for (const value of Object.values(headers)) registerSecret(value);
+    }
+    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: Math.max(16, this.connectionsPerSource * 2) });
+    this.sources = options.sources.map((spec, index) => new SourceRuntime(index, spec));
+    const outputPath = path.resolve(options.outputPath ?? '.');
+    this.stateDir = path.resolve(options.stateDir ?? path.join(path.dirname(outputPath), '.artifact-fetch'));
+    const base = path.basename(outputPath);
+    this.partPath = path.join(this.stateDir, `${base}.part`);
+    this.journalPath = path.join(this.stateDir, `${base}.journal.json`);
+    this.lockPath = path.join(this.stateDir, `${base}.lock`);
+    this.manifestPath = path.join(this.stateDir, `${base}.manifest.json`);
+    this.referenceReady = new Promise((resolve) => { this.markReferenceReady = resolve; });
+    this.finished = new Promise((resolve) => { this.settle = resolve; });
   }
-  run(): Promise<DownloadResult> { throw new Error('not yet'); }
-  pause(): void {}
-  resume(): void {}
+
+  // ---------------------------------------------------------------- public control
+
+  /** Runs the job to its end. Never rejects. */
+  async run(): Promise<DownloadResult> {
+    try {
+      this.validateOptions();
+      await this.prepareTarget();
+      this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+      for (const source of this.sources) void this.admit(source);
+      await Promise.race([this.referenceReady, this.finished]);
+      this.checkFatal();
+      if (!this.pieces!.complete) {
+        this.setState(this.paused ? 'paused' : 'downloading');
+        this.ensureChannels();
+        await this.finished;
+      }
+      this.checkFatal();
+      await this.stopChannels();
+      await this.verifyAndPublish();
+      this.setState('completed');
+    } catch (error) {
+      this.error = toFetchError(error);
+      if (this.cancelled) this.error = new FetchError(ErrorCode.Interrupted, this.discard ? 'cancelled; partial data discarded' : 'cancelled; resumable state kept');
+      await this.stopChannels();
+      this.setState(this.cancelled ? 'cancelled' : 'failed');
+    } finally {
+      await this.cleanUp();
+    }
+    return this.result();
+  }
+
+  /** Stops fetching and keeps everything for resume(). */
+  pause(): void {
+    if (this.paused || this.isOver()) return;
+    this.paused = true;
+    for (const segment of this.planner?.active.values() ?? []) this.abortSegment(segment, 'paused');
+    this.setState('paused');
+    this.journalDirty = true;
+  }
+
+  resume(): void {
+    if (!this.paused || this.isOver()) return;
+    this.paused = false;
+    this.setState(this.reference ? 'downloading' : 'probing');
+    this.ensureChannels();
+  }
+
   /** Stops the job; with discard=true the .part and journal are deleted, else kept for resume. */
-  cancel(_discard = false): void {}
-  snapshot(): JobSnapshot { throw new Error('not yet'); }
+  cancel(discard = false): void {
+    if (this.isOver()) return;
+    this.cancelled = true;
+    this.discard = discard;
+    this.fail(new FetchError(ErrorCode.Interrupted, 'cancelled'));
+  }
+
+  /** A consistent picture of the job, cheap enough for ten calls a second. */
+  snapshot(includePieceMap = false): JobSnapshot {
+    const now = Date.now();
+    const received = this.sources.reduce((sum, s) => sum + s.bytesReceived, 0);
+    const sources: SourceSnapshot[] = this.sources.map((s) => ({
+      id: s.id,
+      url: redactUrl(s.spec.url),
+      route: s.spec.proxy ? redactUrl(s.spec.proxy) : undefined,
+      state: s.state,
+      reason: redactText(s.reason),
+      rank: s.rank,
+      score: round3(s.score),
+      bytes: s.bytes,
+      bytesPerSecond: Math.round(s.meter.rate(now)),
+      latencyMs: s.latencyMs,
+      strikes: s.strikes,
+      connections: s.channels,
+      share: received > 0 ? round3(s.bytesReceived / received) : 0,
+      priority: s.priority,
+      cost: s.cost,
+      location: s.spec.location,
+      origin: s.spec.origin,
+    }));
+    const segments: SegmentSnapshot[] = [...(this.planner?.active.values() ?? [])].map((seg) => ({
+      id: seg.id,
+      sourceId: seg.sourceId,
+      start: seg.start,
+      end: seg.end,
+      cursor: seg.received,
+      racing: seg.racing,
+    }));
+    const rate = this.totalMeter.rate(now);
+    const left = this.size >= 0 && this.pieces ? this.size - this.pieces.bytesDone : undefined;
+    return {
+      jobId: this.id,
+      name: path.basename(this.options.outputPath),
+      outputPath: this.options.outputPath,
+      state: this.state,
+      size: Math.max(0, this.size),
+      pieceSize: this.pieceSize,
+      pieceCount: this.pieces?.count ?? 0,
+      piecesVerified: this.pieces?.doneCount ?? 0,
+      pieceMap: includePieceMap ? this.pieces?.stateString() : undefined,
+      bytesDone: this.pieces?.bytesDone ?? 0,
+      bytesPerSecond: Math.round(rate),
+      etaSeconds: left !== undefined && rate > 0 ? Math.ceil(left / rate) : undefined,
+      startedAt: this.startedAt,
+      sources,
+      segments,
+      pattern: [...this.pattern.round],
+      verifiedBy: this.verifiedBy,
+      error: this.error ? { code: this.error.code, message: this.error.message } : undefined,
+    };
+  }
+
+  /** The decisions logged so far (promotions, drops, bans, retries). */
+  eventLog(): readonly JobEvent[] {
+    return this.events;
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  private validateOptions(): void {
+    const { sources, outputPath, expected } = this.options;
+    if (!sources || sources.length === 0) throw new FetchError(ErrorCode.BadArguments, 'no source URL given');
+    for (const source of sources) {
+      let url: URL;
+      try {
+        url = new URL(source.url);
+      } catch {
+        throw new FetchError(ErrorCode.BadArguments, `not a valid URL: ${redactUrl(String(source.url))}`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new FetchError(ErrorCode.BadArguments, `unsupported URL scheme ${url.protocol} in ${redactUrl(source.url)} (http and https are supported)`);
+      }
+      if (source.proxy) {
+        try {
+          new URL(source.proxy);
+        } catch {
+          throw new FetchError(ErrorCode.BadArguments, `not a valid proxy URL for ${redactUrl(source.url)}`);
+        }
+      }
+    }
+    if (!outputPath || !path.isAbsolute(outputPath)) throw new FetchError(ErrorCode.BadArguments, 'the output path must be absolute');
+    if (expected?.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(expected.sha256)) {
+      throw new FetchError(ErrorCode.BadArguments, 'the expected SHA-256 must be 64 hex digits');
+    }
+    if (expected?.root !== undefined) {
+      if (!/^[0-9a-f]{64}$/i.test(expected.root)) throw new FetchError(ErrorCode.BadArguments, 'the expected Merkle root must be 64 hex digits');
+      if (expected.pieceSize === undefined) throw new FetchError(ErrorCode.BadArguments, 'a Merkle root needs the piece size it was built with');
+    }
+    if (expected?.pieceSize !== undefined) validatePieceSize(expected.pieceSize);
+    if (this.options.pieceSize !== undefined) validatePieceSize(this.options.pieceSize);
+  }
+
+  private async prepareTarget(): Promise<void> {
+    const outputPath = this.options.outputPath;
+    const existing = await fs.lstat(outputPath).catch(() => undefined);
+    if (existing && !this.options.overwrite) {
+      throw new FetchError(ErrorCode.TargetExists, `${outputPath} already exists; it was left untouched (allow replacing it to overwrite)`);
+    }
+    if (existing && (existing.isSymbolicLink() || !existing.isFile())) {
+      throw new FetchError(ErrorCode.UnsafePath, `${outputPath} is not a regular file; refusing to replace it`);
+    }
+    const parent = await fs.stat(path.dirname(outputPath)).catch(() => undefined);
+    if (!parent?.isDirectory()) throw new FetchError(ErrorCode.Disk, `the folder ${path.dirname(outputPath)} does not exist`);
+    await fs.mkdir(this.stateDir, { recursive: true }).catch((error) => { throw toFetchError(error, ErrorCode.Disk); });
+    const stateStat = await fs.lstat(this.stateDir);
+    if (!stateStat.isDirectory()) throw new FetchError(ErrorCode.UnsafePath, `state folder ${this.stateDir} is not a real folder`);
+    this.lock = await TargetLock.acquire(this.lockPath, outputPath);
+  }
+
+  // ---------------------------------------------------------------- probing and identity
+
+  /** Probes one source and admits it once it is shown to hold the reference's bytes. */
+  private async admit(source: SourceRuntime): Promise<void> {
+    let probe: ProbeResult | undefined;
+    for (let attempt = 1; attempt <= 2 && !probe; attempt++) {
+      try {
+        probe = await probeSource(this.transport, source, this.controller.signal);
+      } catch (error) {
+        if (this.isOver()) return;
+        const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
+        if (failure.kind === 'transient' && attempt < 2) {
+          await sleep(retryDelay(attempt, failure.retryAfterMs, 5000), this.controller.signal);
+          continue;
+        }
+        this.exclude(source, `probe failed: ${failure.message}`);
+        this.maybeElectReference();
+        return;
+      }
+    }
+    if (!probe || this.isOver()) return;
+    source.latencyMs = probe.latencyMs;
+    source.size = probe.size;
+    source.validator = probe.strongEtag;
+    source.noRange = !probe.acceptsRanges;
+    if (probe.finalUrl !== source.spec.url) source.effectiveUrl = probe.finalUrl;
+    this.log('probe', `${probe.size} bytes, ${probe.acceptsRanges ? 'ranges' : 'no ranges'}, ${probe.latencyMs} ms to first byte`, source);
+
+    if (!this.reference && (source.id === 0 || this.sources[0].state === 'excluded')) {
+      await this.becomeReference(source, probe);
+      return;
+    }
+    await Promise.race([this.referenceReady, this.finished]);
+    if (this.isOver() || !this.reference) return;
+    const mismatch = await this.identityMismatch(source, probe);
+    if (this.isOver()) return;
+    if (mismatch) {
+      this.exclude(source, mismatch);
+      return;
+    }
+    this.join(source);
+  }
+
+  private maybeElectReference(): void {
+    if (this.reference) return;
+    if (this.sources.every((s) => s.state === 'excluded')) {
+      this.fail(this.noSourceError());
+    }
+    // Otherwise the next source whose probe succeeds becomes the reference (see admit()).
+  }
+
+  /** The reference (primary, or the first healthy source when the primary failed) fixes the layout. */
+  private async becomeReference(source: SourceRuntime, probe: ProbeResult): Promise<void> {
+    this.reference = source;
+    this.referenceProbe = probe;
+    const expected = this.options.expected ?? {};
+    if (expected.size !== undefined && expected.size !== probe.size) {
+      this.exclude(source, `size ${probe.size} differs from the trusted size ${expected.size}`);
+      this.reference = undefined;
+      this.fail(new FetchError(ErrorCode.VerificationFailed, `verification failed: the source has ${probe.size} bytes but the manifest says ${expected.size}`));
+      return;
+    }
+    this.headerSha256 = expected.sha256 ? undefined : sha256FromHeaders(probe.headers);
+    if (this.options.useLinkHeaderMirrors !== false) this.addLinkHeaderMirrors(probe);
+    try {
+      await this.initLayout(probe.size);
+    } catch (error) {
+      this.fail(toFetchError(error));
+      return;
+    }
+    this.join(source);
+    this.markReferenceReady();
+    if (this.pieces!.complete) this.settle();
+  }
+
+  private addLinkHeaderMirrors(probe: ProbeResult): void {
+    const known = new Set(this.sources.map((s) => `${s.spec.url} ${s.spec.proxy ?? ''}`));
+    for (const mirror of parseLinkMirrors(probe.headers.link, probe.finalUrl)) {
+      if (known.has(`${mirror.url} `) || this.sources.length >= 64) continue;
+      const spec: SourceSpec = { url: mirror.url, priority: mirror.priority !== undefined ? 100 - mirror.priority : 0, location: mirror.geo, origin: 'link-header' };
+      const source = new SourceRuntime(this.sources.length, spec);
+      this.sources.push(source);
+      known.add(`${mirror.url} `);
+      this.log('info', `mirror from the primary's Link header: ${redactUrl(mirror.url)}`, source);
+      void this.admit(source);
+    }
+  }
+
+  /**
+   * Why `source` does not hold the reference's bytes, or undefined when it does: same size, same
+   * strong ETag when both are on the same origin (ETags are per server), the same first block,
+   * and the same block at a random offset.
+   */
+  private async identityMismatch(source: SourceRuntime, probe: ProbeResult): Promise<string | undefined> {
+    const reference = this.referenceProbe!;
+    if (probe.size !== this.size) return `size ${probe.size} differs from the primary's ${this.size}`;
+    const sameOrigin = new URL(source.effectiveUrl).host === new URL(this.reference!.effectiveUrl).host;
+    if (sameOrigin && probe.strongEtag && reference.strongEtag && probe.strongEtag !== reference.strongEtag) {
+      return `ETag ${probe.strongEtag} differs from the primary's ${reference.strongEtag}`;
+    }
+    if (!probe.sample.equals(reference.sample.subarray(0, probe.sample.length)) || probe.sample.length !== reference.sample.length) {
+      return 'its first block differs from the primary (a different file or version)';
+    }
+    if (!probe.acceptsRanges) return undefined;
+    const spot = await this.spotBlock();
+    if (!spot) return undefined;
+    try {
+      const block = await fetchBlock(this.transport, source, spot.offset, spot.block.length, this.size, this.controller.signal);
+      if (!block.equals(spot.block)) return `its block at offset ${spot.offset} differs from the primary (a different file or version)`;
+    } catch (error) {
+      return `identity spot check failed: ${(error as Error).message}`;
+    }
+    return undefined;
+  }
+
+  /** One block at a random offset, fetched once from the reference for every spot check. */
+  private spotBlock(): Promise<{ offset: number; block: Buffer } | undefined> {
+    if (!this.spotCheck) {
+      const length = Math.min(16 * 1024, this.size);
+      const offset = this.size > 2 * 64 * 1024 ? 64 * 1024 + Math.floor(Math.random() * (this.size - 64 * 1024 - length)) : 0;
+      this.spotCheck = offset === 0 || this.reference!.noRange
+        ? Promise.resolve(undefined)
+        : fetchBlock(this.transport, this.reference!, offset, length, this.size, this.controller.signal)
+            .then((block) => ({ offset, block }))
+            .catch(() => undefined);
+    }
+    return this.spotCheck;
+  }
+
+  /** A source that passed its checks starts working (or waits on standby). */
+  private join(source: SourceRuntime): void {
+    if (this.isOver()) return;
+    const activeCount = this.sources.filter((s) => s.state === 'active').length;
+    if (source.noRange && source !== this.reference) {
+      source.setState('standby', 'ignores Range requests: only usable for a whole download from byte 0');
+    } else if (activeCount < this.maxActiveSources) {
+      source.setState('active', source === this.reference ? 'reference source' : 'same bytes as the primary');
+      source.targetChannels = source.noRange ? 1 : this.connectionsPerSource;
+      this.log('promoted', `active: ${source.reason}`, source);
+    } else {
+      source.setState('standby', `standby: ${this.maxActiveSources} sources already active`);
+    }
+    this.replan(Date.now());
+    if (this.reference && this.reference !== source) this.ensureChannels();
+  }
+
+  private exclude(source: SourceRuntime, reason: string): void {
+    if (source.state === 'excluded' || source.state === 'banned') return;
+    source.setState('excluded', reason);
+    source.targetChannels = 0;
+    source.rank = 0;
+    this.log('excluded', reason, source);
+    for (const segment of this.planner?.active.values() ?? []) {
+      if (segment.sourceId === source.id) this.abortSegment(segment, reason);
+    }
+    this.checkSourcesLeft();
+  }
+
+  // ---------------------------------------------------------------- layout, resume
+
+  private async initLayout(size: number): Promise<void> {
+    const expected = this.options.expected ?? {};
+    this.size = size;
+    this.pieceSize = expected.pieceSize ?? this.options.pieceSize ?? choosePieceSize(size);
+    const expectedLeaves = expected.leaves?.map((hex) => Buffer.from(hex, 'hex'));
+    this.pieces = new PieceStore(size, this.pieceSize, expectedLeaves);
+    const rates: RateModel = {
+      channelRate: (id) => this.channelRate(this.sources[id]),
+      segmentBytes: (id, openBytes) => this.segmentBytes(this.sources[id], openBytes),
+      latencyMs: (id) => this.sources[id].latencyMs,
+    };
+    this.planner = new SegmentPlanner(this.pieces, this.pattern, rates);
+    const identity = this.journalIdentity();
+    const { content, reason } = await loadJournal(this.journalPath, identity);
+    const partExists = await fs.lstat(this.partPath).then(() => true, () => false);
+    if (content && partExists) {
+      this.partFile = await PartFile.open(this.partPath, size, 0);
+      await this.rehashJournaledPieces(content.done, content.leaves);
+    } else {
+      if (partExists && reason !== 'no journal') this.log('info', `starting over: ${reason}`);
+      await fs.rm(this.partPath, { force: true });
+      this.partFile = await PartFile.open(this.partPath, size, size);
+    }
+    this.prefixHasher = new PrefixHasher(this.pieces, this.partFile);
+    this.planner.reset();
+    this.prefixHasher.kick();
+  }
+
+  private journalIdentity(): JournalIdentity {
+    const expected = this.options.expected ?? {};
+    return {
+      primaryUrl: this.options.sources[0].url,
+      size: this.size,
+      pieceSize: this.pieceSize,
+      validator: this.reference === this.sources[0] ? this.referenceProbe?.strongEtag : undefined,
+      expectedSha256: expected.sha256?.toLowerCase(),
+      expectedRoot: expected.root?.toLowerCase(),
+    };
+  }
+
+  /** Trusts journaled pieces only after re-hashing them from disk (power loss, torn writes). */
+  private async rehashJournaledPieces(done: number[], leaves: string[]): Promise<void> {
+    const pieces = this.pieces!;
+    let kept = 0;
+    let dropped = 0;
+    const buffer = Buffer.allocUnsafe(this.pieceSize);
+    for (let i = 0; i < done.length; i++) {
+      const index = done[i];
+      if (!Number.isInteger(index) || index < 0 || index >= pieces.count) continue;
+      const start = pieces.pieceStart(index);
+      const length = pieces.pieceEnd(index) - start;
+      const data = await this.partFile!.read(start, length, buffer.subarray(0, length));
+      const leaf = pieces.feed(start, [data], -1)[0];
+      if (leaf && leaf.kind === 'done' && leaf.leaf.toString('hex') === leaves[i]) {
+        kept++;
+      } else {
+        pieces.markMissing(index);
+        dropped++;
+      }
+    }
+    this.bytesResumed = pieces.bytesDone;
+    this.log('info', `resumed: ${kept} pieces re-verified from disk${dropped ? `, ${dropped} did not match and will be fetched again` : ''}`);
+  }
+
+  // ---------------------------------------------------------------- channels
+
+  private ensureChannels(): void {
+    if (!this.planner || this.paused || this.isOver()) return;
+    for (const source of this.sources) {
+      while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete) {
+        source.channels++;
+        const loop = this.channelLoop(source).finally(() => {
+          source.channels--;
+          this.channelLoops.delete(loop);
+        });
+        this.channelLoops.add(loop);
+      }
+    }
+  }
+
+  private async channelLoop(source: SourceRuntime): Promise<void> {
+    const planner = this.planner!;
+    while (!this.isOver() && !this.paused && source.usable && source.channels <= source.targetChannels) {
+      const now = Date.now();
+      if (now < source.backoffUntil) {
+        await this.waitForWork(source.backoffUntil - now);
+        continue;
+      }
+      const segment =
+        planner.take(source.id, now, source.noRange) ??
+        (source.noRange ? undefined : planner.steal(source.id, now) ?? planner.race(source.id, now));
+      if (!segment) {
+        if (this.pieces!.complete) return;
+        await this.waitForWork(TICK_MS);
+        continue;
+      }
+      if (segment.racing) this.log('endgame', `racing bytes ${segment.start}-${segment.end - 1} of a slower channel`, source);
+      const run = this.runSegment(source, segment);
+      this.segmentRuns.set(segment.id, run);
+      await run;
+      this.segmentRuns.delete(segment.id);
+    }
+  }
+
+  private async runSegment(source: SourceRuntime, segment: Segment): Promise<void> {
+    const sink: SegmentSink = {
+      transport: this.transport,
+      pieces: this.pieces!,
+      partFile: this.partFile!,
+      limiter: this.limiter,
+      size: this.size,
+      onBytes: (src, bytes, now) => this.onBytes(src, bytes, now),
+      onPieces: (outcomes) => this.onPieces(outcomes),
+      commitRacedPiece: (racer, index, buffers, leaf) => this.commitRacedPiece(racer, index, buffers, leaf),
+    };
+    const receivedBefore = segment.received;
+    try {
+      await fetchSegment(sink, source, segment);
+      if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
+      if (segment.abortReason) this.log('dropped', `${segment.abortReason}; bytes from ${segment.received} continue elsewhere`, source);
+    } catch (error) {
+      if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
+      if (error instanceof TransportError) this.onSourceFailure(source, error, segment);
+      else this.fail(toFetchError(error, ErrorCode.Disk));
+    } finally {
+      this.planner!.release(segment);
+      this.wake();
+    }
+  }
+
+  private onBytes(source: SourceRuntime, bytes: number, now: number): void {
+    if (source.activeSince === 0) source.activeSince = now;
+    if (source.firstByteAt === 0) source.firstByteAt = now;
+    source.lastByteAt = now;
+    source.meter.add(bytes, now);
+    source.bytesReceived += bytes;
+    this.totalMeter.add(bytes, now);
+    this.bytesFetched += bytes;
+  }
+
+  private onPieces(outcomes: PieceOutcome[]): void {
+    const pieces = this.pieces!;
+    for (const outcome of outcomes) {
+      const length = pieces.pieceEnd(outcome.index) - pieces.pieceStart(outcome.index);
+      if (outcome.kind === 'done') {
+        for (const id of outcome.senders) if (id >= 0) this.sources[id].bytes += length / outcome.senders.length;
+        this.journalDirty = true;
+        continue;
+      }
+      this.onCorruptPiece(outcome.index, outcome.senders);
+    }
+    this.prefixHasher?.kick();
+    if (pieces.complete) this.settle();
+  }
+
+  /** A piece failed its trusted leaf: discard it, blame its sender(s), fetch it elsewhere. */
+  private onCorruptPiece(index: number, senders: number[]): void {
+    const pieces = this.pieces!;
+    const start = pieces.pieceStart(index);
+    const end = pieces.pieceEnd(index);
+    pieces.markMissing(index);
+    this.planner!.removeOpen(start, end);
+    this.planner!.addOpen(start, end);
+    const proven = senders.length === 1;
+    for (const id of senders) {
+      const source = this.sources[id];
+      if (!source) continue;
+      source.strikes++;
+      source.corruptPieces.push(index);
+      if (proven || source.strikes >= MAX_STRIKES) {
+        this.ban(source, `sent corrupt data for piece${source.corruptPieces.length > 1 ? 's' : ''} ${formatList(source.corruptPieces)}`);
+      } else {
+        this.log('demoted', `strike ${source.strikes}: piece ${index} failed verification (shared with another source)`, source);
+      }
+    }
+    this.wake();
+  }
+
+  private ban(source: SourceRuntime, reason: string): void {
+    if (source.state === 'banned') return;
+    source.setState('banned', reason);
+    source.targetChannels = 0;
+    source.rank = 0;
+    this.log('banned', reason, source);
+    for (const segment of this.planner?.active.values() ?? []) {
+      if (segment.sourceId === source.id) this.abortSegment(segment, `banned: ${reason}`);
+    }
+    this.checkSourcesLeft();
+  }
+
+  /** An endgame racer finished a piece first: stop the raced channel, then commit the racer's bytes. */
+  private async commitRacedPiece(racer: Segment, index: number, buffers: Buffer[], leaf: Buffer): Promise<void> {
+    const pieces = this.pieces!;
+    const victim = racer.raced;
+    if (victim) {
+      this.abortSegment(victim, 'lost the endgame race');
+      await this.segmentRuns.get(victim.id);
+    }
+    if (pieces.isDone(index) || this.isOver()) return;
+    const start = pieces.pieceStart(index);
+    const end = pieces.pieceEnd(index);
+    // The racer must not write into bytes another channel is committing now.
+    for (const segment of this.planner!.active.values()) {
+      if (!segment.racing && segment.id !== racer.id && segment.cursor < end && segment.end > start && segment.received > start) return;
+    }
+    await this.partFile!.write(buffers, start);
+    pieces.resetProgress(index);
+    const outcome = pieces.finish(index, leaf, [racer.sourceId]);
+    this.planner!.removeOpen(start, end);
+    if (outcome.kind === 'corrupt') this.planner!.addOpen(start, end);
+    this.log('endgame', `won the race for piece ${index}`, this.sources[racer.sourceId]);
+    racer.end = end; // a racer wins one piece, then stops
+    this.onPieces([outcome]);
+  }
+
+  private onSourceFailure(source: SourceRuntime, error: TransportError, segment: Segment): void {
+    if (error.kind === 'aborted' || segment.abortReason) return;
+    switch (error.kind) {
+      case 'permanent':
+        this.exclude(source, error.message);
+        return;
+      case 'changed':
+        this.exclude(source, `its copy changed: ${error.message}`);
+        return;
+      case 'no-range':
+        source.noRange = true;
+        source.strikes++;
+        if (source !== this.reference || this.sources.some((s) => s !== source && s.usable && !s.noRange)) {
+          source.setState('standby', 'ignores Range requests: gets no ranged work');
+          source.targetChannels = 0;
+          this.log('demoted', source.reason, source);
+        }
+        return;
+      case 'protocol':
+        source.strikes++;
+        break;
+      case 'transient':
+        break;
+    }
+    source.attemptsWithoutProgress++;
+    source.effectiveUrl = source.spec.url;
+    if (source.attemptsWithoutProgress >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
+      source.setState('dropped', `failed ${source.attemptsWithoutProgress} times in a row: ${error.message}`);
+      source.targetChannels = 0;
+      this.log('dropped', source.reason, source);
+      this.checkSourcesLeft();
+      return;
+    }
+    const delay = retryDelay(source.attemptsWithoutProgress, error.retryAfterMs, this.msLeft());
+    source.backoffUntil = Math.max(source.backoffUntil, Date.now() + delay);
+    source.setState('waiting', `${error.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.log('retry', source.reason, source);
+  }
+
+  private abortSegment(segment: Segment, reason: string): void {
+    if (segment.controller.signal.aborted) return;
+    segment.abortReason = reason;
+    segment.controller.abort();
+  }
+
+  private waitForWork(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(1, ms));
+      const waker = (): void => done();
+      this.wakers.push(waker);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const waker of wakers) waker();
+  }
+
+  // ---------------------------------------------------------------- rates and sizing
+
+  /** Expected bytes/s of one channel of `source`. */
+  private channelRate(source: SourceRuntime): number {
+    const rate = source.meter.rate();
+    return rate > 0 ? rate / Math.max(1, source.channels) : 0;
+  }
+
+  /**
+   * Bytes one segment of `source` should hold: about SEGMENT_SECONDS of its channel rate, and never
+   * more than its proportional share of what is left, so every channel finishes at about the same
+   * time as the open bytes run out.
+   */
+  private segmentBytes(source: SourceRuntime, openBytes: number): number {
+    const rate = this.channelRate(source);
+    if (rate <= 0) return Math.min(UNMEASURED_SEGMENT_BYTES, Math.max(this.pieceSize, openBytes / Math.max(1, this.totalChannels())));
+    const totalRate = Math.max(rate, this.totalMeter.rate());
+    const share = (openBytes * rate) / totalRate;
+    return Math.max(this.pieceSize, Math.min(rate * SEGMENT_SECONDS, MAX_SEGMENT_BYTES, share));
+  }
+
+  private totalChannels(): number {
+    return this.sources.reduce((sum, s) => sum + s.channels, 0);
+  }
+
+  // ---------------------------------------------------------------- the scheduler tick
+
+  private tick(): void {
+    if (this.isOver() || !this.planner) return;
+    const now = Date.now();
+    if (this.options.deadlineMs && now - this.startedAt > this.options.deadlineMs) {
+      this.fail(new FetchError(ErrorCode.Timeout, `the job did not finish within ${Math.round(this.options.deadlineMs / 1000)} s`));
+      return;
+    }
+    if (this.paused) return;
+    this.dropStalledChannels(now);
+    this.dropSlowSources(now);
+    for (const source of this.sources) {
+      if (source.state === 'waiting' && now >= source.backoffUntil) source.setState('active', 'retrying after backoff');
+    }
+    if (now - this.lastReplanAt >= REPLAN_MS) this.replan(now);
+    if (now - this.lastExploreAt >= EXPLORE_EVERY_MS) this.explore(now);
+    if (this.journalDirty && now - this.lastJournalAt >= JOURNAL_EVERY_MS) void this.saveJournalNow();
+    this.ensureChannels();
+    this.checkSourcesLeft();
+    this.wake();
+  }
+
+  private dropStalledChannels(now: number): void {
+    for (const segment of this.planner!.active.values()) {
+      if (now - segment.lastByteAt <= STALL_MS || segment.controller.signal.aborted) continue;
+      const source = this.sources[segment.sourceId];
+      this.abortSegment(segment, `stalled: no data for ${Math.round((now - segment.lastByteAt) / 1000)} s`);
+      source.attemptsWithoutProgress++;
+      if (source.attemptsWithoutProgress >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
+        source.setState('dropped', `stalled ${source.attemptsWithoutProgress} times in a row`);
+        source.targetChannels = 0;
+        this.log('dropped', source.reason, source);
+      } else {
+        source.backoffUntil = now + retryDelay(source.attemptsWithoutProgress, undefined, this.msLeft());
+        source.setState('slow', segment.abortReason!);
+      }
+    }
+  }
+
+  /** A source below the minimum speed after its grace window stops getting work for a while. */
+  private dropSlowSources(now: number): void {
+    for (const source of this.sources) {
+      if (source.state !== 'active' || source.channels === 0 || source.activeSince === 0) continue;
+      if (now - source.activeSince < SLOW_GRACE_MS) continue;
+      const rate = source.meter.rate(now);
+      if (rate >= this.minSourceSpeed) continue;
+      source.setState('slow', `below the minimum speed: ${formatRate(rate)} < ${formatRate(this.minSourceSpeed)}`);
+      source.targetChannels = 0;
+      source.backoffUntil = now + SLOW_BACKOFF_MS;
+      source.activeSince = 0;
+      this.log('dropped', source.reason, source);
+      for (const segment of this.planner!.active.values()) {
+        if (segment.sourceId === source.id) this.abortSegment(segment, source.reason);
+      }
+    }
+  }
+
+  /** Re-ranks sources, picks the active set and recomputes the allocation pattern. */
+  private replan(now: number): void {
+    this.lastReplanAt = now;
+    const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference));
+    const rates = candidates.map((s) => s.meter.rate(now));
+    const context = {
+      bestRate: Math.max(0, ...rates),
+      bestLatencyMs: Math.min(...candidates.map((s) => s.latencyMs || Infinity)),
+      maxPriority: Math.max(0, ...candidates.map((s) => s.priority)),
+      maxCost: Math.max(0, ...candidates.map((s) => s.cost)),
+      location: this.options.location,
+      now,
+    };
+    const weights = { ...DEFAULT_RANKING_WEIGHTS, ...this.options.rankingWeights };
+    for (const source of candidates) source.score = scoreSource(source, context, weights);
+    candidates.sort((a, b) => b.score - a.score);
+    candidates.forEach((source, i) => { source.rank = i + 1; });
+    for (const [i, source] of candidates.entries()) {
+      const shouldBeActive = i < this.maxActiveSources;
+      if (shouldBeActive && source.state === 'standby') {
+        source.setState('active', `promoted: rank ${i + 1}`);
+        this.log('promoted', source.reason, source);
+      } else if (!shouldBeActive && source.state === 'active') {
+        source.setState('standby', `demoted: rank ${i + 1} of ${candidates.length}, ${this.maxActiveSources} active at most`);
+        this.log('demoted', source.reason, source);
+      }
+      if (source.state === 'active' || source.state === 'waiting') {
+        const rate = source.meter.rate(now);
+        // A source far slower than the best needs few connections; more only add requests.
+        const slow = context.bestRate > 0 && source.meter.totalBytes > 0 && rate < context.bestRate / 16;
+        source.targetChannels = source.noRange ? 1 : slow ? Math.min(2, this.connectionsPerSource) : this.connectionsPerSource;
+        if (source.state === 'active' && source.meter.totalBytes > 0) {
+          source.reason = i === 0 ? `fastest: ${formatRate(rate)}` : `rank ${i + 1}: ${formatRate(rate)}`;
+        }
+      } else if (source.state === 'standby') {
+        source.targetChannels = 0;
+      }
+    }
+    const weightsBySource = new Map<number, number>();
+    const measured = candidates.filter((s) => s.targetChannels > 0 && s.meter.totalBytes > 0);
+    const fallback = measured.length > 0 ? Math.min(...measured.map((s) => s.meter.rate(now))) : 1;
+    for (const source of candidates) {
+      if (source.targetChannels === 0) continue;
+      weightsBySource.set(source.id, source.meter.totalBytes > 0 ? Math.max(1, source.meter.rate(now)) : fallback);
+    }
+    this.pattern.recompute(weightsBySource);
+    this.planner?.clearReservations();
+  }
+
+  /** Now and then a standby or slow source gets one channel, to measure it again. */
+  private explore(now: number): void {
+    this.lastExploreAt = now;
+    const candidate = this.sources
+      .filter((s) => (s.state === 'standby' || s.state === 'slow') && !s.noRange && now >= s.backoffUntil)
+      .sort((a, b) => a.lastExploredAt - b.lastExploredAt)[0];
+    if (!candidate || !this.planner?.hasOpenWork) return;
+    candidate.lastExploredAt = now;
+    candidate.setState('active', 'exploring: measuring it again');
+    candidate.targetChannels = 1;
+    candidate.activeSince = 0;
+    this.log('promoted', candidate.reason, candidate);
+  }
+
+  private checkSourcesLeft(): void {
+    if (this.isOver() || !this.reference || this.pieces?.complete) return;
+    const alive = this.sources.some((s) => s.usable && (!s.noRange || s === this.reference) && s.state !== 'standby')
+      || this.sources.some((s) => s.state === 'probing')
+      || this.sources.some((s) => s.state === 'standby' && !s.noRange);
+    if (!alive) this.fail(this.noSourceError());
+  }
+
+  private noSourceError(): FetchError {
+    const causes = this.sources.map((s) => `${redactUrl(s.spec.url)}: ${s.reason}`);
+    return new FetchError(ErrorCode.NoUsableSource, `no usable source left:\n  ${causes.join('\n  ')}`, { causes });
+  }
+
+  private async saveJournalNow(): Promise<void> {
+    if (this.journalSaving || !this.pieces || !this.partFile) return;
+    this.journalDirty = false;
+    this.lastJournalAt = Date.now();
+    const pieces = this.pieces;
+    const done: number[] = [];
+    const leaves: string[] = [];
+    for (let i = 0; i < pieces.count; i++) {
+      if (pieces.isDone(i)) {
+        done.push(i);
+        leaves.push(pieces.leaves[i]!.toString('hex'));
+      }
+    }
+    this.journalSaving = (async () => {
+      try {
+        // The data must be durable before the journal says it is done.
+        await this.partFile!.sync();
+        await saveJournal(this.journalPath, { identity: this.journalIdentity(), done, leaves, savedAt: Date.now() });
+      } catch (error) {
+        this.log('info', `could not save the journal: ${(error as Error).message}`);
+      } finally {
+        this.journalSaving = undefined;
+      }
+    })();
+    await this.journalSaving;
+  }
+
+  // ---------------------------------------------------------------- finish
+
+  private async verifyAndPublish(): Promise<void> {
+    this.setState('verifying');
+    const pieces = this.pieces!;
+    const expected = this.options.expected ?? {};
+    const sha256 = await this.prefixHasher!.finish();
+    const root = merkleRoot(pieces.leaves as Buffer[]).toString('hex');
+    this.resultSha256 = sha256;
+    this.resultRoot = root;
+    if (expected.root && expected.root.toLowerCase() !== root) {
+      throw new FetchError(ErrorCode.VerificationFailed, `verification failed: Merkle root ${root} differs from the expected ${expected.root.toLowerCase()}`);
+    }
+    const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
+    if (wantedSha && wantedSha !== sha256) {
+      throw new FetchError(ErrorCode.VerificationFailed, `verification failed: SHA-256 ${sha256} differs from the expected ${wantedSha}${expected.sha256 ? '' : ' (from the Digest header)'}`);
+    }
+    this.verifiedBy = expected.root || expected.leaves ? 'merkle' : wantedSha ? 'sha256' : 'consistency';
+    await this.partFile!.publish(this.options.outputPath, this.options.overwrite === true);
+    this.partFile = undefined;
+    await this.writeManifestSidecar(sha256, root);
+    await fs.rm(this.journalPath, { force: true });
+  }
+
+  private resultSha256?: string;
+  private resultRoot?: string;
+
+  /** Keeps the verified leaves so a later resume or repair works block by block. */
+  private async writeManifestSidecar(sha256: string, root: string): Promise<void> {
+    const manifest = {
+      format: 'artifact-fetch/manifest@1',
+      name: path.basename(this.options.outputPath),
+      size: this.size,
+      pieceSize: this.pieceSize,
+      hash: 'sha256',
+      tree: 'rfc6962',
+      root,
+      sha256,
+      leaves: this.pieces!.leaves.map((leaf) => leaf!.toString('hex')),
+    };
+    await fs.writeFile(this.manifestPath, JSON.stringify(manifest, null, 2)).catch(() => undefined);
+  }
+
+  private async stopChannels(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
+    for (const segment of this.planner?.active.values() ?? []) this.abortSegment(segment, 'job ending');
+    this.wake();
+    while (this.channelLoops.size > 0) {
+      this.wake();
+      await Promise.race([Promise.allSettled([...this.channelLoops]), sleep(50)]);
+    }
+  }
+
+  private async cleanUp(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.controller.abort();
+    await this.journalSaving;
+    if (this.partFile && this.pieces) {
+      if (this.discard) {
+        await this.partFile.close();
+        await fs.rm(this.partPath, { force: true });
+        await fs.rm(this.journalPath, { force: true });
+      } else {
+        if (this.pieces.doneCount > 0) {
+          this.journalDirty = true;
+          await this.saveJournalNow();
+        }
+        await this.partFile.close();
+      }
+    }
+    await this.lock?.release();
+    await this.transport.close();
+  }
+
+  private result(): DownloadResult {
+    const ok = this.state === 'completed';
+    return {
+      ok,
+      path: this.options.outputPath,
+      size: Math.max(0, this.size),
+      sha256: this.resultSha256,
+      root: this.resultRoot,
+      pieceSize: this.pieceSize,
+      seconds: (Date.now() - this.startedAt) / 1000,
+      verifiedBy: this.verifiedBy,
+      bytesFetched: this.bytesFetched,
+      bytesResumed: this.bytesResumed,
+      sources: this.sources.map((s) => ({
+        url: redactUrl(s.spec.url),
+        state: s.state,
+        bytes: Math.round(s.bytes),
+        meanBytesPerSecond: Math.round(s.meanBytesPerSecond()),
+        latencyMs: s.latencyMs,
+        strikes: s.strikes,
+        reason: redactText(s.reason),
+      })),
+      error: this.error ? { code: this.error.code, message: redactText(this.error.message) } : undefined,
+    };
+  }
+
+  // ---------------------------------------------------------------- small helpers
+
+  private fail(error: FetchError): void {
+    if (this.fatal) return;
+    this.fatal = error;
+    this.controller.abort();
+    for (const segment of this.planner?.active.values() ?? []) this.abortSegment(segment, error.message);
+    this.settle();
+    this.markReferenceReady();
+  }
+
+  private checkFatal(): void {
+    if (this.fatal) throw this.fatal;
+  }
+
+  private isOver(): boolean {
+    return this.fatal !== undefined || this.state === 'completed';
+  }
+
+  private msLeft(): number {
+    return this.options.deadlineMs ? this.options.deadlineMs - (Date.now() - this.startedAt) : Infinity;
+  }
+
+  private setState(state: JobState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private log(kind: JobEvent['kind'], message: string, source?: SourceRuntime): void {
+    const event: JobEvent = {
+      at: Date.now(),
+      sourceId: source?.id,
+      kind,
+      message: redactText(source ? `[${source.id}] ${redactUrl(source.spec.url)}: ${message}` : message),
+    };
+    if (this.events.length < 2000) this.events.push(event);
+    this.emit('event', event);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
+function clampInt(value: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.floor(value)));
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond < 1e6 ? 3 : 1)} MB/s`;
+}
+
+function formatList(items: number[]): string {
+  const shown = items.slice(0, 8);
+  const text = shown.length > 1 ? `${shown.slice(0, -1).join(', ')} and ${shown[shown.length - 1]}` : String(shown[0]);
+  return items.length > shown.length ? `${text} (+${items.length - shown.length} more)` : text;
 }

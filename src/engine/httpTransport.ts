@@ -1,0 +1,247 @@
+/**
+ * The only place that talks HTTP. Every response is validated here before a single byte reaches
+ * the caller: status, Content-Range matching exactly what was asked, no content encoding, a hard
+ * cap on body length. Redirects are followed by hand so that credentials stay bound to their
+ * exact origin and an HTTPS job is never downgraded to cleartext.
+ */
+import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { parseRetryAfter } from './retryPolicy';
+import { redactUrl } from './security/redaction';
+
+/** Why a request failed, in the terms the scheduler acts on. */
+export type TransportFailureKind =
+  /** Retry later on this source (5xx, 429, 408, resets, timeouts). */
+  | 'transient'
+  /** Never ask this source again for this file (404, 410, 401, 403, bad redirects). */
+  | 'permanent'
+  /** The source answered in a way that breaks the protocol (wrong Content-Range, 200 to a range). */
+  | 'protocol'
+  /** The source ignores Range requests (answered 200 with the whole body). */
+  | 'no-range'
+  /** The source's copy changed (validator mismatch, different size). */
+  | 'changed'
+  /** We aborted it ourselves. */
+  | 'aborted';
+
+/** A failed request with the facts the scheduler needs. */
+export class TransportError extends Error {
+  constructor(
+    readonly kind: TransportFailureKind,
+    message: string,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+export interface TransportOptions {
+  /** Extra CA certificates for TLS. */
+  ca?: string | string[];
+  /** Headers per exact origin (`https://host:port`), e.g. Authorization. */
+  originHeaders?: Record<string, Record<string, string>>;
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Connections per origin per route. */
+  connectionsPerOrigin?: number;
+}
+
+/** A validated ranged response whose body yields exactly the requested bytes at most. */
+export interface RangeResponse {
+  status: number;
+  /** Total size from Content-Range (206) or Content-Length (200). */
+  totalSize?: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that finally answered (after redirects). */
+  finalUrl: string;
+  /** Milliseconds from sending the request to the response headers. */
+  headersMs: number;
+}
+
+const MAX_REDIRECTS = 8;
+const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
+
+/** Parses `Content-Range: bytes a-b/total`; undefined when malformed. */
+export function parseContentRange(value: string | string[] | undefined): { start: number; end: number; total?: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = CONTENT_RANGE.exec(value.trim());
+  if (!match) return undefined;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  const total = match[3] === '*' ? undefined : Number(match[3]);
+  if (end < start || (total !== undefined && end >= total)) return undefined;
+  return { start, end, total };
+}
+
+/** `scheme://host:port` of a URL, with the default port made explicit. */
+export function originOf(url: string): string {
+  const parsed = new URL(url);
+  const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+  return `${parsed.protocol}//${parsed.hostname}:${port}`;
+}
+
+/**
+ * Owns the keep-alive pools (one undici dispatcher per route) and performs validated requests.
+ */
+export class HttpTransport {
+  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly originHeaders = new Map<string, Record<string, string>>();
+
+  constructor(private readonly options: TransportOptions = {}) {
+    for (const [origin, headers] of Object.entries(options.originHeaders ?? {})) {
+      this.originHeaders.set(originOf(origin), headers);
+    }
+  }
+
+  private dispatcherFor(proxy: string | undefined): Dispatcher {
+    const key = proxy ?? '';
+    let dispatcher = this.dispatchers.get(key);
+    if (!dispatcher) {
+      const common = {
+        connections: this.options.connectionsPerOrigin ?? 16,
+        keepAliveTimeout: 10_000,
+        headersTimeout: this.options.headersTimeoutMs ?? 15_000,
+        bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
+        connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
+      };
+      dispatcher = proxy
+        ? new ProxyAgent({ uri: proxy, ...common, requestTls: { ca: this.options.ca }, proxyTls: { ca: this.options.ca } })
+        : new Agent(common);
+      this.dispatchers.set(key, dispatcher);
+    }
+    return dispatcher;
+  }
+
+  /**
+   * GETs bytes [start, endInclusive] of `url`. Resolves only with a response that carries exactly
+   * those bytes (206 with a matching Content-Range), or — when `allowWhole` and start is 0 — a 200
+   * with the whole body. Anything else throws a TransportError and the body is destroyed unread.
+   * `endInclusive` undefined asks for `bytes=start-`.
+   */
+  async getRange(
+    url: string,
+    start: number,
+    endInclusive: number | undefined,
+    opts: { proxy?: string; signal?: AbortSignal; allowWhole?: boolean; ifMatch?: string; expectedTotal?: number } = {},
+  ): Promise<RangeResponse> {
+    const dispatcher = this.dispatcherFor(opts.proxy);
+    const startedOnHttps = new URL(url).protocol === 'https:';
+    let current = url;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const parsed = new URL(current);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        throw new TransportError('permanent', `unsupported URL scheme ${parsed.protocol}`);
+      }
+      if (startedOnHttps && parsed.protocol === 'http:') {
+        throw new TransportError('permanent', `refused a redirect from HTTPS to cleartext HTTP (${redactUrl(current)})`);
+      }
+      const headers: Record<string, string> = {
+        'accept-encoding': 'identity',
+        range: `bytes=${start}-${endInclusive ?? ''}`,
+        'user-agent': 'artifact-fetch/0.1',
+        // Credentials only for this exact origin; a redirect to another origin gets none.
+        ...(this.originHeaders.get(originOf(current)) ?? {}),
+      };
+      if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
+      const sentAt = Date.now();
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(current, { method: 'GET', headers, dispatcher, signal: opts.signal });
+      } catch (error) {
+        throw classifyNetworkError(error, opts.signal);
+      }
+      const headersMs = Date.now() - sentAt;
+      const { statusCode: status, headers: responseHeaders, body } = response;
+      if (status >= 300 && status < 400 && status !== 304) {
+        body.destroy();
+        const location = responseHeaders.location;
+        if (Array.isArray(location) && new Set(location).size > 1) {
+          throw new TransportError('permanent', `redirect with conflicting Location headers from ${redactUrl(current)}`, status);
+        }
+        const target = Array.isArray(location) ? location[0] : location;
+        if (!target) throw new TransportError('permanent', `redirect ${status} without a Location header from ${redactUrl(current)}`, status);
+        current = new URL(target, current).toString();
+        continue;
+      }
+      return this.validate(current, status, responseHeaders, body, start, endInclusive, headersMs, opts);
+    }
+    throw new TransportError('permanent', `too many redirects (more than ${MAX_REDIRECTS}) starting at ${redactUrl(url)}`);
+  }
+
+  private validate(
+    url: string,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+    body: Dispatcher.ResponseData['body'],
+    start: number,
+    endInclusive: number | undefined,
+    headersMs: number,
+    opts: { allowWhole?: boolean; expectedTotal?: number },
+  ): RangeResponse {
+    const fail = (kind: TransportFailureKind, message: string, retryAfterMs?: number): never => {
+      body.destroy();
+      throw new TransportError(kind, message, status, retryAfterMs);
+    };
+    const where = redactUrl(url);
+    if (status === 404 || status === 410) fail('permanent', `${status} not found at ${where}`);
+    if (status === 401 || status === 403) fail('permanent', `${status} access denied at ${where}`);
+    if (status === 412) fail('changed', `the file changed on ${where} (412 precondition failed)`);
+    if (status === 416) {
+      const range = parseContentRange(headers['content-range']?.toString().replace('bytes */', 'bytes 0-0/'));
+      fail('protocol', `416 range not satisfiable at ${where}${range?.total !== undefined ? ` (size ${range.total})` : ''}`);
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      fail('transient', `${status} from ${where}`, parseRetryAfter(headers['retry-after']));
+    }
+    const encoding = headers['content-encoding'];
+    if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+      fail('protocol', `unrequested Content-Encoding "${String(encoding).slice(0, 40)}" from ${where}`);
+    }
+    if (status === 200) {
+      const length = Number(headers['content-length']);
+      if (start === 0 && opts.allowWhole) {
+        return { status, totalSize: Number.isFinite(length) ? length : undefined, headers, body, finalUrl: url, headersMs };
+      }
+      fail('no-range', `${where} ignores Range requests (answered 200)`);
+    }
+    if (status !== 206) fail('protocol', `unexpected status ${status} from ${where}`);
+    const range = parseContentRange(headers['content-range']);
+    if (!range) fail('protocol', `206 without a valid Content-Range from ${where}`);
+    const wantedEnd = endInclusive ?? (range!.total !== undefined ? range!.total - 1 : range!.end);
+    if (range!.start !== start || range!.end !== wantedEnd) {
+      fail('protocol', `Content-Range ${range!.start}-${range!.end} does not match the requested ${start}-${wantedEnd} from ${where}`);
+    }
+    if (opts.expectedTotal !== undefined && range!.total !== undefined && range!.total !== opts.expectedTotal) {
+      fail('changed', `${where} now reports size ${range!.total}, expected ${opts.expectedTotal}`);
+    }
+    const length = headers['content-length'];
+    if (length !== undefined && Number(length) !== range!.end - range!.start + 1) {
+      fail('protocol', `Content-Length ${String(length)} disagrees with Content-Range from ${where}`);
+    }
+    return { status, totalSize: range!.total, headers, body, finalUrl: url, headersMs };
+  }
+
+  /** Closes every pool and its sockets. */
+  async close(): Promise<void> {
+    const all = [...this.dispatchers.values()];
+    this.dispatchers.clear();
+    await Promise.allSettled(all.map((d) => d.destroy()));
+  }
+}
+
+/** Maps a thrown network error to a TransportError. */
+export function classifyNetworkError(error: unknown, signal?: AbortSignal): TransportError {
+  if (error instanceof TransportError) return error;
+  if (signal?.aborted) return new TransportError('aborted', 'aborted');
+  const code = (error as { code?: string })?.code ?? '';
+  const message = (error as Error)?.message ?? String(error);
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new TransportError('protocol', 'response larger than requested');
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code) || /certificate/i.test(message)) {
+    return new TransportError('permanent', `TLS verification failed: ${code || message}`);
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new TransportError('permanent', `host not found (${code})`);
+  return new TransportError('transient', code ? `${code}: ${message}` : message);
+}

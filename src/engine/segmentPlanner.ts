@@ -1,0 +1,252 @@
+/**
+ * Decides which bytes each channel fetches next.
+ *
+ * The file's missing bytes are a sorted list of open ranges. Ahead of the channels, the planner
+ * lays slots out in file order following the allocation pattern (so sources interleave evenly
+ * and in proportion to their throughput), each slot sized to last about the same time on its
+ * source. A channel takes its source's earliest slot. When nothing is open, an idle channel
+ * steals the back part of the segment with the longest expected time left; when nothing can be
+ * split any more (the last piece of a segment), it races a duplicate of that tail.
+ */
+import type { AllocationPattern } from './allocationPattern';
+import type { PieceStore } from './pieceStore';
+
+/** A run of bytes given to one channel in one request. `end` is a piece boundary (or the file end). */
+export interface Segment {
+  id: number;
+  sourceId: number;
+  start: number;
+  /** Exclusive; may shrink while running when another channel steals the back part. */
+  end: number;
+  /** Bytes received from the network so far (the next byte expected is `received`). */
+  received: number;
+  /** Bytes written and hashed; everything before it is committed. */
+  cursor: number;
+  /** An endgame duplicate of another segment's tail; it buffers its bytes until it wins. */
+  racing: boolean;
+  /** For a racer: the segment it races. */
+  raced?: Segment;
+  /** Set when a racer targets this segment, so only one races it. */
+  racedBy?: Segment;
+  readonly controller: AbortController;
+  abortReason?: string;
+  startedAt: number;
+  lastByteAt: number;
+}
+
+interface OpenRange {
+  start: number;
+  end: number;
+  /** Source the slot is laid out for (a soft reservation), or undefined. */
+  tag?: number;
+}
+
+/** Rates the planner needs to size and compare work, per source. */
+export interface RateModel {
+  /** Expected bytes/s of one channel of the source (0 when unmeasured). */
+  channelRate(sourceId: number): number;
+  /** Bytes one new segment of this source should hold. */
+  segmentBytes(sourceId: number, openBytes: number): number;
+  latencyMs(sourceId: number): number;
+}
+
+export class SegmentPlanner {
+  private open: OpenRange[] = [];
+  readonly active = new Map<number, Segment>();
+  private nextId = 1;
+
+  constructor(private readonly pieces: PieceStore, private readonly pattern: AllocationPattern, private readonly rates: RateModel) {}
+
+  /** (Re)builds the open ranges from the pieces that are not done. */
+  reset(): void {
+    this.open = this.pieces.missingRanges().map((r) => ({ start: r.start, end: r.end }));
+  }
+
+  get openBytes(): number {
+    return this.open.reduce((sum, r) => sum + (r.end - r.start), 0);
+  }
+
+  get hasOpenWork(): boolean {
+    return this.open.length > 0;
+  }
+
+  /** Drops all slot reservations (the pattern changed); slots are laid out again lazily. */
+  clearReservations(): void {
+    for (const range of this.open) range.tag = undefined;
+    this.mergeOpen();
+  }
+
+  /**
+   * The next segment for a channel of `sourceId`, or undefined when no open bytes are left.
+   * `wholeOnly`: the source cannot serve ranges, so it may only take a run starting at byte 0.
+   */
+  take(sourceId: number, now: number, wholeOnly = false): Segment | undefined {
+    if (this.open.length === 0) return undefined;
+    if (wholeOnly) {
+      const first = this.open[0];
+      if (first.start !== 0) return undefined;
+      return this.cut(0, first.end, sourceId, now);
+    }
+    const openBytes = this.openBytes;
+    let index = this.open.findIndex((r) => r.tag === sourceId);
+    if (index < 0) index = this.layOutUntil(sourceId, openBytes);
+    if (index < 0) index = this.open.findIndex((r) => r.tag === undefined);
+    if (index < 0) index = 0; // only other sources' slots are left: reservations are soft
+    return this.cut(index, this.rates.segmentBytes(sourceId, openBytes), sourceId, now);
+  }
+
+  /** Lays out slots following the pattern until `sourceId` gets one; returns its index or -1. */
+  private layOutUntil(sourceId: number, openBytes: number): number {
+    const attempts = Math.max(this.pattern.round.length, 1) + 1;
+    for (let i = 0; i < attempts; i++) {
+      const index = this.open.findIndex((r) => r.tag === undefined);
+      if (index < 0) return -1;
+      const owner = this.pattern.next() ?? sourceId;
+      const range = this.open[index];
+      const end = this.alignedEnd(range, this.rates.segmentBytes(owner, openBytes));
+      if (end < range.end) this.open.splice(index + 1, 0, { start: end, end: range.end });
+      range.end = end;
+      range.tag = owner;
+      if (owner === sourceId) return index;
+    }
+    return -1;
+  }
+
+  private alignedEnd(range: OpenRange, bytes: number): number {
+    const wanted = this.pieces.alignUp(range.start + Math.max(1, bytes));
+    return Math.min(range.end, Math.max(wanted, Math.min(range.end, this.pieces.alignUp(range.start + 1))));
+  }
+
+  private cut(index: number, bytes: number, sourceId: number, now: number): Segment {
+    const range = this.open[index];
+    const end = this.alignedEnd(range, bytes);
+    const segment = this.createSegment(sourceId, range.start, end, now);
+    if (end >= range.end) this.open.splice(index, 1);
+    else range.start = end;
+    return segment;
+  }
+
+  private createSegment(sourceId: number, start: number, end: number, now: number, racing = false): Segment {
+    const segment: Segment = {
+      id: this.nextId++,
+      sourceId,
+      start,
+      end,
+      received: start,
+      cursor: start,
+      racing,
+      controller: new AbortController(),
+      startedAt: now,
+      lastByteAt: now,
+    };
+    this.active.set(segment.id, segment);
+    return segment;
+  }
+
+  /**
+   * Splits the active segment with the longest expected time left so an idle channel of
+   * `sourceId` takes its back part. The split follows both channels' rates so they finish
+   * together (the back half when the rates are equal). Undefined when nothing is worth splitting.
+   */
+  steal(sourceId: number, now: number): Segment | undefined {
+    const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
+    let victim: Segment | undefined;
+    let longest = 0;
+    for (const segment of this.active.values()) {
+      if (segment.racing) continue;
+      const firstKept = this.pieces.pieceEnd(this.pieces.pieceOf(segment.received));
+      if (firstKept >= segment.end) continue; // only the piece in progress is left
+      const left = this.expectedSecondsLeft(segment);
+      if (left > longest) { longest = left; victim = segment; }
+    }
+    if (!victim) return undefined;
+    // Not worth a new request if the victim will be done before the thief's first byte arrives.
+    if (longest * 1000 < this.rates.latencyMs(sourceId) * 2 + 50) return undefined;
+    const victimRate = Math.max(1, this.rates.channelRate(victim.sourceId));
+    const remaining = victim.end - victim.received;
+    const thiefShare = thiefRate / (thiefRate + victimRate);
+    const firstKept = this.pieces.pieceEnd(this.pieces.pieceOf(victim.received));
+    let split = this.pieces.alignUp(victim.end - remaining * thiefShare);
+    split = Math.max(split, firstKept);
+    if (split >= victim.end) return undefined;
+    const stolen = this.createSegment(sourceId, split, victim.end, now);
+    victim.end = split;
+    return stolen;
+  }
+
+  /**
+   * Endgame: a duplicate of the tail (at most one piece) of the slowest running segment, for an
+   * idle channel expected to finish it sooner. The racer buffers; whoever completes first wins.
+   */
+  race(sourceId: number, now: number): Segment | undefined {
+    const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
+    let victim: Segment | undefined;
+    let longest = 0;
+    for (const segment of this.active.values()) {
+      if (segment.racing || segment.racedBy || segment.sourceId === sourceId) continue;
+      const left = this.expectedSecondsLeft(segment);
+      if (left > longest) { longest = left; victim = segment; }
+    }
+    if (!victim) return undefined;
+    const pieceIndex = this.pieces.pieceOf(victim.received >= victim.end ? victim.end - 1 : victim.received);
+    const start = this.pieces.pieceStart(pieceIndex);
+    const bytes = victim.end - start;
+    const thiefSeconds = bytes / thiefRate + this.rates.latencyMs(sourceId) / 1000;
+    if (thiefSeconds >= longest) return undefined;
+    const racer = this.createSegment(sourceId, start, victim.end, now, true);
+    racer.raced = victim;
+    victim.racedBy = racer;
+    return racer;
+  }
+
+  expectedSecondsLeft(segment: Segment): number {
+    const rate = this.rates.channelRate(segment.sourceId);
+    const left = segment.end - segment.received;
+    if (rate <= 0) return left > 0 ? 3600 : 0;
+    return left / rate;
+  }
+
+  /**
+   * Ends a segment: whatever it did not commit goes back to the open ranges, at the exact byte
+   * where it stopped. A racer gives nothing back (its victim still owns the bytes).
+   */
+  release(segment: Segment): void {
+    this.active.delete(segment.id);
+    if (segment.racing) {
+      if (segment.raced && segment.raced.racedBy === segment) segment.raced.racedBy = undefined;
+      return;
+    }
+    if (segment.racedBy) segment.racedBy.raced = undefined;
+    if (segment.cursor < segment.end) this.addOpen(segment.cursor, segment.end);
+  }
+
+  /** Puts bytes back into the open ranges (a piece that failed verification, a released tail). */
+  addOpen(start: number, end: number): void {
+    if (end <= start) return;
+    let index = this.open.findIndex((r) => r.start >= start);
+    if (index < 0) index = this.open.length;
+    this.open.splice(index, 0, { start, end });
+    this.mergeOpen();
+  }
+
+  /** Removes bytes from the open ranges (a racer completed them). */
+  removeOpen(start: number, end: number): void {
+    const next: OpenRange[] = [];
+    for (const range of this.open) {
+      if (range.end <= start || range.start >= end) { next.push(range); continue; }
+      if (range.start < start) next.push({ start: range.start, end: start, tag: range.tag });
+      if (range.end > end) next.push({ start: end, end: range.end, tag: range.tag });
+    }
+    this.open = next;
+  }
+
+  private mergeOpen(): void {
+    const merged: OpenRange[] = [];
+    for (const range of this.open) {
+      const last = merged[merged.length - 1];
+      if (last && last.end === range.start && last.tag === range.tag) last.end = range.end;
+      else merged.push(range);
+    }
+    this.open = merged;
+  }
+}

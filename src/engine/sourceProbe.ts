@@ -1,0 +1,88 @@
+/**
+ * First contact with a source: one small ranged GET gives the size, validators, Range support,
+ * latency and a sample block in a single round trip (hf_transfer probes with `bytes=0-0`; we take
+ * a whole sample so the identity check needs no second request to the primary).
+ */
+import type { HttpTransport } from './httpTransport';
+import { TransportError } from './httpTransport';
+import type { SourceRuntime } from './sourceRuntime';
+
+export interface ProbeResult {
+  size: number;
+  /** Strong ETag, when the source gave one. */
+  strongEtag?: string;
+  lastModified?: string;
+  acceptsRanges: boolean;
+  latencyMs: number;
+  /** The first bytes of the file (up to the requested sample length). */
+  sample: Buffer;
+  finalUrl: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Bytes fetched by a probe: enough to compare copies, small enough to cost one round trip. */
+export const PROBE_SAMPLE_BYTES = 64 * 1024;
+
+export async function probeSource(transport: HttpTransport, source: SourceRuntime, signal?: AbortSignal): Promise<ProbeResult> {
+  const startedAt = Date.now();
+  const response = await transport.getRange(source.effectiveUrl, 0, PROBE_SAMPLE_BYTES - 1, {
+    proxy: source.spec.proxy,
+    signal,
+    allowWhole: true,
+  });
+  const latencyMs = Date.now() - startedAt;
+  const acceptsRanges = response.status === 206;
+  const size = response.totalSize;
+  if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
+    response.body.destroy();
+    throw new TransportError('permanent', 'the source does not state the file size (no Content-Range total or Content-Length)');
+  }
+  const sample = await readAtMost(response.body, Math.min(PROBE_SAMPLE_BYTES, size));
+  const etag = firstHeader(response.headers.etag);
+  return {
+    size,
+    strongEtag: etag && !etag.startsWith('W/') ? etag : undefined,
+    lastModified: firstHeader(response.headers['last-modified']),
+    acceptsRanges,
+    latencyMs,
+    sample,
+    finalUrl: response.finalUrl,
+    headers: response.headers,
+  };
+}
+
+/** Fetches exactly `length` bytes at `start` from a source (identity spot checks). */
+export async function fetchBlock(
+  transport: HttpTransport,
+  source: SourceRuntime,
+  start: number,
+  length: number,
+  expectedTotal: number,
+  signal?: AbortSignal,
+): Promise<Buffer> {
+  const response = await transport.getRange(source.effectiveUrl, start, start + length - 1, { proxy: source.spec.proxy, signal, expectedTotal });
+  const block = await readAtMost(response.body, length);
+  if (block.length !== length) throw new TransportError('transient', `short sample: ${block.length} of ${length} bytes`);
+  return block;
+}
+
+/** Reads a body up to `limit` bytes, then destroys it (never buffers more than asked). */
+export async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const take = Math.min(chunk.length, limit - total);
+      chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      total += take;
+      if (total >= limit) break;
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks, total);
+}
+
+export function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,71 @@
+/**
+ * What the engine knows and decides about one source during a job: its measurements, its state
+ * and the reason for it, its strikes and its backoff. One object per (URL, route) pair.
+ */
+import type { SourceSpec } from './jobOptions';
+import type { SourceState } from './snapshot';
+import { ThroughputMeter } from './throughputMeter';
+
+export class SourceRuntime {
+  state: SourceState = 'probing';
+  reason = 'probing';
+  /** URL requests go to (the probe's redirect target, reset to `spec.url` after errors). */
+  effectiveUrl: string;
+  readonly meter = new ThroughputMeter(2000, 100);
+  /** Bytes this source delivered that were kept (verified or recorded). */
+  bytes = 0;
+  /** Bytes received from it, kept or not. */
+  bytesReceived = 0;
+  latencyMs = 0;
+  strikes = 0;
+  /** Pieces proven bad from this source, for the ban reason. */
+  readonly corruptPieces: number[] = [];
+  rank = 0;
+  score = 0;
+  /** Channels currently running. */
+  channels = 0;
+  /** Channels the scheduler wants (0 for standby). */
+  targetChannels = 0;
+  /** No ranged requests (answered 200 to a Range). */
+  noRange = false;
+  /** Consecutive failed attempts since the last byte arrived. */
+  attemptsWithoutProgress = 0;
+  backoffUntil = 0;
+  /** First time it delivered bytes in the current active period (for grace windows). */
+  activeSince = 0;
+  /** First and last time it delivered bytes, for the mean rate in the report. */
+  firstByteAt = 0;
+  lastByteAt = 0;
+  lastExploredAt = 0;
+  /** Strong validator (ETag) seen by its probe. */
+  validator?: string;
+  size?: number;
+
+  constructor(readonly id: number, readonly spec: SourceSpec) {
+    this.effectiveUrl = spec.url;
+  }
+
+  /** May still be asked for bytes in this job (now or after its backoff). */
+  get usable(): boolean {
+    return this.state !== 'excluded' && this.state !== 'banned' && this.state !== 'dropped' && this.state !== 'probing';
+  }
+
+  get priority(): number {
+    return this.spec.priority ?? 0;
+  }
+
+  get cost(): number {
+    return this.spec.cost ?? 0;
+  }
+
+  setState(state: SourceState, reason: string): void {
+    this.state = state;
+    this.reason = reason;
+  }
+
+  /** Mean rate over the time it was delivering, for the final report. */
+  meanBytesPerSecond(): number {
+    const spanMs = this.lastByteAt - this.firstByteAt;
+    return spanMs > 0 ? (this.bytesReceived * 1000) / spanMs : 0;
+  }
+}
