@@ -21,6 +21,8 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 // Real separators plus look-alikes that Windows "best fit" code pages turn into real ones.
 const SEPARATORS = /[/\\\uff0f\uff3c\u2215\u2216\u29f8\u29f9\ufe68]/;
+// Dot look-alikes that best-fit mapping turns into '.', which would make "．．" mean "..".
+const DOT_LOOKALIKES = /[\uff0e\u2024\ufe52]/g;
 // Characters Windows forbids in names; ':' also covers drive letters and NTFS streams.
 const WINDOWS_FORBIDDEN = /[<>:"|?*\uff1a]/g;
 // DOS device names, reserved with any extension ("CON.txt") and in any case.
@@ -40,8 +42,10 @@ function show(name: string): string {
 /**
  * Reduces an outside name to a safe basename, or throws FetchError(UnsafePath).
  * Strips: every directory part (both `/` and `\`, so `..\..\x`, `C:\Windows\x`, `\\host\share\x`
- * and `folder/C:\x` all become `x`), leading spaces, trailing dots and spaces (Windows drops them,
- * so `x.` would alias `x`); replaces `<>:"|?*` with `_` (drive-relative `D:x`, NTFS `x:stream`).
+ * and `folder/C:\x` all become `x`; Unicode look-alikes of `/`, `\` and `.` count as the real
+ * ones, as Windows "best fit" conversion would make them), leading spaces, and trailing dots
+ * and spaces (Windows drops them, so `x.` would alias `x`). Replaces `<>:"|?*` with `_`
+ * (drive-relative `D:x`, NTFS streams `x:stream`).
  * Rejects: control characters (NUL included), bidi overrides, DOS device names (CON, NUL, COM1,
  * LPT1, ... with any extension), names that end up empty, `.` or `..`, and names over 255 bytes.
  */
@@ -49,7 +53,7 @@ export function safeFileName(name: string): string {
   if (typeof name !== 'string') throw unsafe('file name is not a string');
   if (CONTROL_CHARS.test(name)) throw unsafe(`file name ${show(name)} contains control characters`);
   if (BIDI_CONTROLS.test(name)) throw unsafe(`file name ${show(name)} contains bidirectional override characters`);
-  const parts = name.split(SEPARATORS);
+  const parts = name.replace(DOT_LOOKALIKES, '.').split(SEPARATORS);
   let base = parts[parts.length - 1];
   base = base.replace(WINDOWS_FORBIDDEN, '_').replace(/^\s+/, '').replace(/[. ]+$/, '');
   if (base === '' || base === '.' || base === '..') throw unsafe(`file name ${show(name)} has no usable base name`);

@@ -98,7 +98,7 @@ export function redactHeaders(headers: HeaderRecord): Record<string, string | st
 // Whole header lines quoted in messages ("Authorization: Basic ...").
 const SECRET_HEADER_LINE = /\b((?:proxy-)?authorization|(?:set-)?cookie|x-api-key|private-token)(\s*[:=]\s*)[^\r\n]*/gi;
 // Credentials after an auth scheme.
-const AUTH_SCHEME = /\b(Bearer|Basic|Digest|Token|Negotiate|NTLM)(\s+)[A-Za-z0-9._~+/=:-]{4,}/g;
+const AUTH_SCHEME = /\b(Bearer|Basic|Digest|Token|Negotiate|NTLM)(\s+)[A-Za-z0-9._~+/=:-]{4,}/gi;
 // name=value or "name": "value" where the name looks like a credential.
 const SECRET_ASSIGNMENT =
   /\b([\w.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|private[_-]?key|credential|signature|session[_-]?id)[\w.-]*|sig|key|auth|pwd)(["']?\s*[=:]\s*["']?)([^\s"'&,;)}\]]+)/gi;
