@@ -580,15 +580,27 @@ export class DownloadJob extends EventEmitter {
     try {
       await fetchSegment(sink, source, segment);
       if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
-      if (segment.abortReason) this.log('dropped', `${segment.abortReason}; bytes from ${segment.received} continue elsewhere`, source);
+      if (segment.abortReason && source.state !== 'banned' && source.state !== 'excluded' && segment.abortReason !== 'job ending' && segment.abortReason !== 'paused') {
+        this.log('dropped', `${segment.abortReason}; bytes from ${segment.cursor} continue elsewhere`, source);
+      }
     } catch (error) {
       if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
       if (error instanceof TransportError) this.onSourceFailure(source, error, segment);
       else this.fail(toFetchError(error, ErrorCode.Disk));
     } finally {
+      // Bytes from a banned source are never continued by anyone else: restart its partial piece.
+      if (source.state === 'banned') this.discardPartialPiece(segment);
       this.planner!.release(segment);
       this.wake();
     }
+  }
+
+  private discardPartialPiece(segment: Segment): void {
+    const pieces = this.pieces!;
+    if (segment.racing || segment.cursor >= segment.end || segment.cursor % this.pieceSize === 0) return;
+    const index = pieces.pieceOf(segment.cursor);
+    pieces.resetProgress(index);
+    segment.cursor = pieces.pieceStart(index);
   }
 
   private onBytes(source: SourceRuntime, bytes: number, now: number): void {
@@ -624,8 +636,11 @@ export class DownloadJob extends EventEmitter {
     pieces.markMissing(index);
     this.planner!.removeOpen(start, end);
     this.planner!.addOpen(start, end);
-    const proven = senders.length === 1;
-    for (const id of senders) {
+    // A sender already banned explains the bad piece; the others are not blamed for its bytes.
+    const alreadyBanned = senders.filter((id) => this.sources[id]?.state === 'banned');
+    const blamed = alreadyBanned.length > 0 ? [] : senders;
+    const proven = blamed.length === 1;
+    for (const id of blamed) {
       const source = this.sources[id];
       if (!source) continue;
       source.strikes++;
@@ -710,9 +725,11 @@ export class DownloadJob extends EventEmitter {
       return;
     }
     const delay = retryDelay(source.attemptsWithoutProgress, error.retryAfterMs, this.msLeft());
+    const alreadyWaiting = source.state === 'waiting' && source.backoffUntil > Date.now();
     source.backoffUntil = Math.max(source.backoffUntil, Date.now() + delay);
-    source.setState('waiting', `${error.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
-    this.log('retry', source.reason, source);
+    source.setState('waiting', `${error.message}; retrying in ${((source.backoffUntil - Date.now()) / 1000).toFixed(1)} s`);
+    // Its other channels fail the same way at the same moment: log the first, not each.
+    if (!alreadyWaiting) this.log('retry', source.reason, source);
   }
 
   private abortSegment(segment: Segment, reason: string): void {

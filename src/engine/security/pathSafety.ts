@@ -16,6 +16,7 @@ export const DEFAULT_DENIED_FOLDERS: readonly string[] = ['.git', '.vscode'];
 const MAX_NAME_BYTES = 255;
 
 // C0 and C1 controls: NUL truncates names in C APIs, newlines forge log lines.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 // Bidirectional overrides can disguise an extension ("exe.txt" shown for "txt.exe").
 const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/;

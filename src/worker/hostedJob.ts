@@ -1,0 +1,20 @@
+import type { JobOptions } from '../engine/jobOptions';
+import type { DownloadResult, JobEvent, JobSnapshot, JobState } from '../engine/snapshot';
+
+/**
+ * The part of the engine's DownloadJob the worker relies on. Kept as an interface so the worker's
+ * plumbing can be exercised with a scripted job in tests; DownloadJob satisfies it as it is.
+ */
+export interface HostedJob {
+  readonly id: string;
+  run(): Promise<DownloadResult>;
+  pause(): void;
+  resume(): void;
+  cancel(discard?: boolean): void;
+  snapshot(): JobSnapshot;
+  on(event: 'event', listener: (event: JobEvent) => void): unknown;
+  on(event: 'state', listener: (state: JobState) => void): unknown;
+}
+
+/** Builds the job for one run; the id is the host's, stable across restarts of the same download. */
+export type JobFactory = (options: JobOptions, jobId: string) => HostedJob;
