@@ -21,6 +21,7 @@ import { loadJournal, saveJournal, type JournalIdentity } from './journal';
 import { PartFile } from './partFile';
 import { PieceStore, type PieceOutcome } from './pieceStore';
 import { PrefixHasher } from './prefixHasher';
+import { repairFromSources, type RepairReport } from './pieceRepair';
 import { RateLimiter } from './rateLimiter';
 import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
 import { redactText, redactUrl, registerSecret } from './security/redaction';
@@ -157,6 +158,8 @@ export class DownloadJob extends EventEmitter {
     } catch (error) {
       this.error = toFetchError(error);
       if (this.cancelled) this.error = new FetchError(ErrorCode.Interrupted, this.discard ? 'cancelled; partial data discarded' : 'cancelled; resumable state kept');
+      // Pieces that add up to the wrong file are not worth resuming from.
+      if (this.error.code === ErrorCode.VerificationFailed) this.discard = true;
       await this.stopChannels();
       this.setState(this.cancelled ? 'cancelled' : 'failed');
     } finally {
@@ -948,14 +951,15 @@ export class DownloadJob extends EventEmitter {
     this.setState('verifying');
     const pieces = this.pieces!;
     const expected = this.options.expected ?? {};
-    const sha256 = await this.prefixHasher!.finish();
+    let sha256 = await this.prefixHasher!.finish();
+    const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
+    if (wantedSha && wantedSha !== sha256 && !expected.leaves) sha256 = await this.repair(wantedSha, sha256);
     const root = merkleRoot(pieces.leaves as Buffer[]).toString('hex');
     this.resultSha256 = sha256;
     this.resultRoot = root;
     if (expected.root && expected.root.toLowerCase() !== root) {
       throw new FetchError(ErrorCode.VerificationFailed, `verification failed: Merkle root ${root} differs from the expected ${expected.root.toLowerCase()}`);
     }
-    const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
     if (wantedSha && wantedSha !== sha256) {
       throw new FetchError(ErrorCode.VerificationFailed, `verification failed: SHA-256 ${sha256} differs from the expected ${wantedSha}${expected.sha256 ? '' : ' (from the Digest header)'}`);
     }
@@ -968,6 +972,33 @@ export class DownloadJob extends EventEmitter {
 
   private resultSha256?: string;
   private resultRoot?: string;
+  private repairReport?: RepairReport;
+
+  /** The SHA-256 did not match: find the bad source and replace only its bad pieces. */
+  private async repair(wantedSha: string, gotSha: string): Promise<string> {
+    this.setState('repairing');
+    this.log('repair', `SHA-256 ${gotSha.slice(0, 16)}… does not match; cross-checking pieces between sources`);
+    let current = gotSha;
+    const report = await repairFromSources({
+      pieces: this.pieces!,
+      partFile: this.partFile!,
+      transport: this.transport,
+      sources: this.sources,
+      signal: this.controller.signal,
+      checkSha256: async () => {
+        await this.prefixHasher!.restart();
+        current = await this.prefixHasher!.finish();
+        return current === wantedSha;
+      },
+      ban: (source, reason) => this.ban(source, reason),
+      log: (message, source) => this.log('repair', message, source),
+    });
+    this.repairReport = report;
+    this.bytesFetched += report.bytesFetched;
+    this.log('repair', `${report.ok ? 'repaired' : 'could not repair'}: ${report.piecesReplaced.length} pieces replaced, ${report.bytesFetched} bytes fetched again`);
+    this.setState('verifying');
+    return current;
+  }
 
   /** Keeps the verified leaves so a later resume or repair works block by block. */
   private async writeManifestSidecar(sha256: string, root: string): Promise<void> {
@@ -1030,6 +1061,9 @@ export class DownloadJob extends EventEmitter {
       verifiedBy: this.verifiedBy,
       bytesFetched: this.bytesFetched,
       bytesResumed: this.bytesResumed,
+      repair: this.repairReport
+        ? { piecesReplaced: this.repairReport.piecesReplaced.length, bytesFetched: this.repairReport.bytesFetched, culprits: this.repairReport.culprits.map((id) => redactUrl(this.sources[id].spec.url)) }
+        : undefined,
       sources: this.sources.map((s) => ({
         url: redactUrl(s.spec.url),
         state: s.state,

@@ -93,6 +93,8 @@ export interface DownloadResult {
   bytesFetched: number;
   /** Bytes reused from a previous run's verified pieces. */
   bytesResumed: number;
+  /** What a repair did, when the whole-file hash first failed and only bad pieces were replaced. */
+  repair?: { piecesReplaced: number; bytesFetched: number; culprits: string[] };
   sources: Array<{
     url: string;
     state: SourceState;

@@ -1,9 +1,8 @@
 import type { JobOptions } from '../engine/jobOptions';
 import type { DownloadResult } from '../engine/snapshot';
-import type { ProtocolError } from '../protocol/messages';
 
 /** The result reported for a job that ended before the engine could produce its own (e.g. it threw). */
-export function failedResult(options: JobOptions, error: ProtocolError): DownloadResult {
+export function failedResult(options: JobOptions, error: { code: string; message: string }): DownloadResult {
   return {
     ok: false,
     path: options.outputPath,

@@ -1,0 +1,135 @@
+import type { SourceSpec } from '../engine/jobOptions';
+
+/** One mirror prefix of a rule, with how much to prefer it. */
+export interface MirrorEntry {
+  /** http(s) URL prefix holding the same files as the rule's prefix. */
+  url: string;
+  priority?: number;
+  cost?: number;
+  location?: string;
+  /** HTTP(S) proxy to reach this mirror through (a route). */
+  proxy?: string;
+}
+
+/** `artifactFetch.mirrors` item: every URL under `prefix` is also found under each mirror prefix. */
+export interface MirrorRule {
+  prefix: string;
+  mirrors: MirrorEntry[];
+}
+
+/** Valid rules plus a human line per entry that was skipped. */
+export interface ParsedMirrorRules {
+  rules: MirrorRule[];
+  problems: string[];
+}
+
+function isHttpUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    const protocol = new URL(value).protocol;
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function optionalNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function parseMirrorEntry(raw: unknown, where: string, problems: string[]): MirrorEntry | undefined {
+  if (typeof raw === 'string') raw = { url: raw };
+  if (typeof raw !== 'object' || raw === null) {
+    problems.push(`${where}: expected a URL or an object with "url"`);
+    return undefined;
+  }
+  const entry = raw as Record<string, unknown>;
+  if (!isHttpUrl(entry.url)) {
+    problems.push(`${where}: "url" must be an http(s) URL`);
+    return undefined;
+  }
+  if (entry.proxy !== undefined && !isHttpUrl(entry.proxy)) {
+    problems.push(`${where}: "proxy" must be an http(s) URL; mirror skipped`);
+    return undefined;
+  }
+  const mirror: MirrorEntry = { url: entry.url };
+  const priority = optionalNumber(entry.priority);
+  const cost = optionalNumber(entry.cost);
+  if (priority !== undefined) mirror.priority = priority;
+  if (cost !== undefined) mirror.cost = cost;
+  if (typeof entry.location === 'string' && entry.location) mirror.location = entry.location.toLowerCase();
+  if (typeof entry.proxy === 'string') mirror.proxy = entry.proxy;
+  return mirror;
+}
+
+/**
+ * Validates the `artifactFetch.mirrors` setting. Bad entries are skipped with a problem line
+ * (settings are user input: one typo must not disable every rule).
+ */
+export function parseMirrorRules(raw: unknown): ParsedMirrorRules {
+  const problems: string[] = [];
+  const rules: MirrorRule[] = [];
+  if (raw === undefined || raw === null) return { rules, problems };
+  if (!Array.isArray(raw)) return { rules, problems: ['artifactFetch.mirrors must be an array of rules'] };
+  raw.forEach((item: unknown, index) => {
+    const where = `artifactFetch.mirrors[${index}]`;
+    const rule = item as Record<string, unknown> | null;
+    if (typeof rule !== 'object' || rule === null || !isHttpUrl(rule.prefix)) {
+      problems.push(`${where}: "prefix" must be an http(s) URL prefix`);
+      return;
+    }
+    if (!Array.isArray(rule.mirrors)) {
+      problems.push(`${where}: "mirrors" must be an array`);
+      return;
+    }
+    const mirrors = rule.mirrors
+      .map((entry: unknown, mirrorIndex: number) => parseMirrorEntry(entry, `${where}.mirrors[${mirrorIndex}]`, problems))
+      .filter((entry): entry is MirrorEntry => entry !== undefined);
+    rules.push({ prefix: rule.prefix, mirrors });
+  });
+  return { rules, problems };
+}
+
+/** `mirrorPrefix` + the part of `url` after `prefix`, joined with exactly one slash. */
+function mapOntoMirror(url: string, prefix: string, mirrorPrefix: string): string {
+  const rest = url.slice(prefix.length);
+  if (mirrorPrefix.endsWith('/') && rest.startsWith('/')) return mirrorPrefix + rest.slice(1);
+  if (!mirrorPrefix.endsWith('/') && !rest.startsWith('/') && prefix.endsWith('/')) return `${mirrorPrefix}/${rest}`;
+  return mirrorPrefix + rest;
+}
+
+/**
+ * The sources for one URL: the URL itself first (the primary), then every mirror of every rule
+ * whose prefix it starts with, without duplicates (same URL and same route).
+ */
+export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]): SourceSpec[] {
+  const sources: SourceSpec[] = [{ url: primaryUrl, origin: 'user' }];
+  const seen = new Set([`${primaryUrl} `]);
+  for (const rule of rules) {
+    if (!primaryUrl.startsWith(rule.prefix)) continue;
+    for (const mirror of rule.mirrors) {
+      const url = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
+      if (!isHttpUrl(url)) continue;
+      const key = `${url} ${mirror.proxy ?? ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const source: SourceSpec = { url, origin: 'settings' };
+      if (mirror.priority !== undefined) source.priority = mirror.priority;
+      if (mirror.cost !== undefined) source.cost = mirror.cost;
+      if (mirror.location !== undefined) source.location = mirror.location;
+      if (mirror.proxy !== undefined) source.proxy = mirror.proxy;
+      sources.push(source);
+    }
+  }
+  return sources;
+}
+
+/** Every host (`host:port` as in URL.host) a set of rules names, prefixes and mirrors alike. */
+export function hostsOfRules(rules: readonly MirrorRule[]): Set<string> {
+  const hosts = new Set<string>();
+  for (const rule of rules) {
+    hosts.add(new URL(rule.prefix).host.toLowerCase());
+    for (const mirror of rule.mirrors) hosts.add(new URL(mirror.url).host.toLowerCase());
+  }
+  return hosts;
+}

@@ -1,0 +1,102 @@
+import { promises as fs } from 'node:fs';
+import { ErrorCode, FetchError, toFetchError } from '../engine/errors';
+import type { SourceSpec } from '../engine/jobOptions';
+import { sha256FromHeaders } from '../engine/headers/digestHeaders';
+import { parseLinkMirrors } from '../engine/headers/linkMirrors';
+import { HttpTransport, originOf } from '../engine/httpTransport';
+import { verifyFile } from '../engine/integrity/fileVerifier';
+import { createManifest, parseManifest, serializeManifest } from '../engine/integrity/manifest';
+import { parseMetalink } from '../engine/metalink/metalinkParser';
+import type { ParamsOf, ResultOf } from '../protocol/messages';
+import type { RequestHandlers } from './requestDispatcher';
+
+/** Metalink and manifest files are small; anything bigger is refused before it is read. */
+const MAX_DESCRIPTOR_BYTES = 64 * 1024 * 1024;
+
+/** RFC 5854/6249 `pri` is 1..999999 with lower preferred; SourceSpec.priority is higher-preferred (same mapping as the engine). */
+function priorityFromPri(pri: number | undefined): number {
+  return pri !== undefined ? 100 - pri : 0;
+}
+
+/** Probes the primary with a one-byte range and lists the mirrors its Link headers announce. */
+async function discoverMirrors({ url, headers, proxy }: ParamsOf<'discoverMirrors'>): Promise<ResultOf<'discoverMirrors'>> {
+  const transport = new HttpTransport({ originHeaders: headers ? { [originOf(url)]: headers } : undefined });
+  try {
+    const response = await transport.getRange(url, 0, 0, { proxy, allowWhole: true });
+    response.body.destroy();
+    const sources: SourceSpec[] = parseLinkMirrors(response.headers.link, response.finalUrl).map((mirror) => ({
+      url: mirror.url,
+      priority: priorityFromPri(mirror.priority),
+      location: mirror.geo,
+      origin: 'link-header',
+    }));
+    return { sources, size: response.totalSize, sha256: sha256FromHeaders(response.headers) };
+  } catch (error) {
+    throw toFetchError(error, ErrorCode.NoUsableSource);
+  } finally {
+    await transport.close();
+  }
+}
+
+async function readSmallFile(path: string, what: string): Promise<string> {
+  try {
+    const { size } = await fs.stat(path);
+    if (size > MAX_DESCRIPTOR_BYTES) throw new FetchError(ErrorCode.BadArguments, `${what} ${path} is larger than ${MAX_DESCRIPTOR_BYTES} bytes`);
+    return await fs.readFile(path, 'utf8');
+  } catch (error) {
+    throw toFetchError(error, ErrorCode.BadArguments);
+  }
+}
+
+/** Reads a Metalink file and keeps its first file that has an http(s) location. */
+async function readMetalink({ path }: ParamsOf<'readMetalink'>): Promise<ResultOf<'readMetalink'>> {
+  const files = parseMetalink(await readSmallFile(path, 'metalink'));
+  for (const file of files) {
+    const sources: SourceSpec[] = file.urls
+      .filter((entry) => /^https?:\/\//i.test(entry.url))
+      .map((entry) => ({ url: entry.url, priority: priorityFromPri(entry.priority), location: entry.location, origin: 'metalink' }));
+    if (sources.length === 0) continue;
+    return { fileName: file.name, sources, expected: { sha256: file.sha256, size: file.size } };
+  }
+  throw new FetchError(ErrorCode.BadArguments, 'the metalink names no file with an http or https location');
+}
+
+/** Hashes a file and writes `<file>.manifest.json` next to it (the CLI's convention). */
+async function writeManifest({ path, pieceSize }: ParamsOf<'createManifest'>): Promise<ResultOf<'createManifest'>> {
+  const manifest = await createManifest(path, pieceSize);
+  const manifestPath = `${path}.manifest.json`;
+  try {
+    await fs.writeFile(manifestPath, serializeManifest(manifest));
+  } catch (error) {
+    throw toFetchError(error, ErrorCode.Disk);
+  }
+  return { manifestPath, size: manifest.size, pieceSize: manifest.pieceSize, sha256: manifest.sha256 ?? '', root: manifest.root };
+}
+
+/** Checks a file against a manifest file and/or an expected identity. */
+async function checkFile({ path, manifestPath, expected }: ParamsOf<'verifyFile'>): Promise<ResultOf<'verifyFile'>> {
+  const manifest = manifestPath ? parseManifest(await readSmallFile(manifestPath, 'manifest')) : undefined;
+  const verification = await verifyFile(path, {
+    manifest,
+    sha256: expected?.sha256,
+    root: expected?.root,
+    pieceSize: expected?.pieceSize,
+    size: expected?.size,
+  });
+  return {
+    ok: verification.ok,
+    size: verification.size,
+    sha256: verification.sha256,
+    root: verification.root,
+    badPieces: verification.badPieces,
+    message: verification.message,
+  };
+}
+
+/** The worker's handlers for one-off file and probe tasks (everything that is not a download job). */
+export const fileTaskHandlers: Pick<RequestHandlers, 'discoverMirrors' | 'readMetalink' | 'createManifest' | 'verifyFile'> = {
+  discoverMirrors,
+  readMetalink,
+  createManifest: writeManifest,
+  verifyFile: checkFile,
+};
