@@ -13,6 +13,8 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
+import { parseMetalink } from '../engine/metalink/metalinkParser';
+import { jobPartsFromMetalink } from '../engine/metalink/metalinkJob';
 import { parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
 import { ProgressView } from './progressView';
 import { promises as fs } from 'node:fs';
@@ -46,7 +48,7 @@ function buildProgram(): Command {
   program
     .command('get')
     .description('download one artifact; every URL is a source of the same bytes, the first is the primary')
-    .argument('<urls...>', 'source URLs (http or https)')
+    .argument('<urls...>', 'source URLs (http or https), or one local .meta4/.metalink file')
     .requiredOption('-o, --output <path>', 'where the verified file lands')
     .option('--sha256 <hex>', 'expected whole-file SHA-256')
     .option('--manifest <path|url>', 'Merkle manifest (artifact-fetch/manifest@1): every piece is checked as it arrives')
@@ -117,14 +119,29 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Builds the job from flags, runs it with progress, prints the result. Returns the exit code. */
 async function runGet(urls: string[], flags: GetFlags): Promise<number> {
-  const sources: SourceSpec[] = urls.map((url) => ({ url, origin: 'cli' }));
+  let sources: SourceSpec[] = urls.map((url) => ({ url, origin: 'cli' }));
+  let expected: ExpectedIdentity = {};
+  let output = flags.output;
+  if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^https?:/i.test(urls[0])) {
+    const files = parseMetalink(await fs.readFile(urls[0], 'utf8').catch((error: Error) => {
+      throw new FetchError(ErrorCode.BadArguments, `cannot read ${urls[0]}: ${error.message}`);
+    }));
+    if (files.length !== 1) throw new FetchError(ErrorCode.BadArguments, `${urls[0]} describes ${files.length} files; one per download is supported`);
+    const parts = jobPartsFromMetalink(files[0]);
+    if (parts.sources.length === 0) throw new FetchError(ErrorCode.BadArguments, `${urls[0]} lists no http(s) URL`);
+    if (parts.note && !flags.json) process.stderr.write(`note: ${parts.note}\n`);
+    sources = parts.sources;
+    expected = parts.expected;
+    urls = sources.map((s) => s.url);
+    const isDirectory = await fs.stat(output).then((st) => st.isDirectory(), () => false);
+    if (isDirectory) output = path.join(output, files[0].name);
+  }
   for (const route of flags.proxyRoute) {
     const { url, proxy } = parseProxyRoute(route);
     const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy);
     if (matching.length === 0) throw new FetchError(ErrorCode.BadArguments, `--proxy-route: no source URL starts with ${url}`);
     for (const source of matching) sources.push({ ...source, proxy, origin: 'cli-route' });
   }
-  let expected: ExpectedIdentity = {};
   if (flags.manifest) {
     const manifest = await loadTrustedManifest(flags.manifest, { primaryUrl: urls[0], root: flags.root });
     expected = expectationFromManifest(manifest);
@@ -135,13 +152,13 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   if (flags.sha256) {
     const sha256 = parseHex256('--sha256', flags.sha256);
     if (expected.sha256 && expected.sha256.toLowerCase() !== sha256) {
-      throw new FetchError(ErrorCode.BadArguments, '--sha256 disagrees with the manifest');
+      throw new FetchError(ErrorCode.BadArguments, '--sha256 disagrees with the manifest or metalink');
     }
     expected.sha256 = sha256;
   }
   const options: JobOptions = {
     sources,
-    outputPath: path.resolve(flags.output),
+    outputPath: path.resolve(output),
     stateDir: flags.stateDir ? path.resolve(flags.stateDir) : undefined,
     expected,
     pieceSize: flags.pieceSize && !flags.root ? parseByteCount('--piece-size', flags.pieceSize) : undefined,

@@ -5,7 +5,7 @@
  * pattern, drops stalled or slow channels and explores standby sources. Every piece is hashed as
  * it is committed; the file is published atomically only after it checked out.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -109,7 +109,7 @@ export class DownloadJob extends EventEmitter {
   private bytesFetched = 0;
   private bytesResumed = 0;
   private readonly totalMeter = new ThroughputMeter(3000, 100);
-  private verifiedBy?: 'sha256' | 'merkle' | 'consistency';
+  private verifiedBy?: DownloadResult['verifiedBy'];
   private error?: FetchError;
 
   constructor(readonly options: JobOptions, id?: string) {
@@ -469,7 +469,11 @@ export class DownloadJob extends EventEmitter {
     this.size = size;
     this.pieceSize = expected.pieceSize ?? this.options.pieceSize ?? choosePieceSize(size);
     const expectedLeaves = expected.leaves?.map((hex) => Buffer.from(hex, 'hex'));
-    this.pieces = new PieceStore(size, this.pieceSize, expectedLeaves);
+    const expectedPlain = expected.pieceSha256?.map((hex) => Buffer.from(hex, 'hex'));
+    if (expectedPlain && expectedPlain.length !== Math.ceil(size / this.pieceSize)) {
+      throw new FetchError(ErrorCode.VerificationFailed, `verification failed: ${expectedPlain.length} piece hashes do not cover ${size} bytes in ${this.pieceSize}-byte pieces`);
+    }
+    this.pieces = new PieceStore(size, this.pieceSize, expectedLeaves, expectedPlain);
     const rates: RateModel = {
       channelRate: (id) => this.channelRate(this.sources[id]),
       segmentBytes: (id, openBytes) => this.segmentBytes(this.sources[id], openBytes),
@@ -669,25 +673,33 @@ export class DownloadJob extends EventEmitter {
     this.checkSourcesLeft();
   }
 
-  /** An endgame racer finished a piece first: stop the raced channel, then commit the racer's bytes. */
+  /**
+   * An endgame racer finished a piece first: stop the raced channel, then commit the racer's bytes.
+   * Ownership stays exclusive: the piece is committed only when no running segment holds any of
+   * its bytes, and it leaves the open ranges before the first await, so nobody can take it.
+   */
   private async commitRacedPiece(racer: Segment, index: number, buffers: Buffer[], leaf: Buffer): Promise<void> {
     const pieces = this.pieces!;
     const victim = racer.raced;
-    if (victim) {
-      this.abortSegment(victim, 'lost the endgame race');
-      await this.segmentRuns.get(victim.id);
-    }
+    if (!victim || pieces.isDone(index) || this.isOver()) return;
+    this.abortSegment(victim, 'lost the endgame race');
+    await this.segmentRuns.get(victim.id);
     if (pieces.isDone(index) || this.isOver()) return;
     const start = pieces.pieceStart(index);
     const end = pieces.pieceEnd(index);
-    // The racer must not write into bytes another channel is committing now.
     for (const segment of this.planner!.active.values()) {
-      if (!segment.racing && segment.id !== racer.id && segment.cursor < end && segment.end > start && segment.received > start) return;
+      if (!segment.racing && segment.cursor < end && segment.end > start) return;
     }
-    await this.partFile!.write(buffers, start);
-    pieces.resetProgress(index);
-    const outcome = pieces.finish(index, leaf, [racer.sourceId]);
     this.planner!.removeOpen(start, end);
+    pieces.resetProgress(index);
+    try {
+      await this.partFile!.write(buffers, start);
+    } catch (error) {
+      this.planner!.addOpen(start, end);
+      throw error;
+    }
+    const plain = pieces.expectedPlain ? buffers.reduce((hash, b) => hash.update(b), createHash('sha256')).digest() : undefined;
+    const outcome = pieces.finish(index, leaf, [racer.sourceId], plain);
     if (outcome.kind === 'corrupt') this.planner!.addOpen(start, end);
     this.log('endgame', `won the race for piece ${index}`, this.sources[racer.sourceId]);
     racer.end = end; // a racer wins one piece, then stops
@@ -953,7 +965,7 @@ export class DownloadJob extends EventEmitter {
     const expected = this.options.expected ?? {};
     let sha256 = await this.prefixHasher!.finish();
     const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
-    if (wantedSha && wantedSha !== sha256 && !expected.leaves) sha256 = await this.repair(wantedSha, sha256);
+    if (wantedSha && wantedSha !== sha256 && !pieces.checksEachPiece) sha256 = await this.repair(wantedSha, sha256);
     const root = merkleRoot(pieces.leaves as Buffer[]).toString('hex');
     this.resultSha256 = sha256;
     this.resultRoot = root;
@@ -961,9 +973,9 @@ export class DownloadJob extends EventEmitter {
       throw new FetchError(ErrorCode.VerificationFailed, `verification failed: Merkle root ${root} differs from the expected ${expected.root.toLowerCase()}`);
     }
     if (wantedSha && wantedSha !== sha256) {
-      throw new FetchError(ErrorCode.VerificationFailed, `verification failed: SHA-256 ${sha256} differs from the expected ${wantedSha}${expected.sha256 ? '' : ' (from the Digest header)'}`);
+      throw new FetchError(ErrorCode.VerificationFailed, `verification failed: SHA-256 ${sha256} differs from the expected ${wantedSha}${expected.sha256 ? '' : " (announced in the primary's response headers)"}`);
     }
-    this.verifiedBy = expected.root || expected.leaves ? 'merkle' : wantedSha ? 'sha256' : 'consistency';
+    this.verifiedBy = expected.root || expected.leaves ? 'merkle' : wantedSha ? 'sha256' : expected.pieceSha256 ? 'pieces' : 'consistency';
     await this.partFile!.publish(this.options.outputPath, this.options.overwrite === true);
     this.partFile = undefined;
     await this.writeManifestSidecar(sha256, root);

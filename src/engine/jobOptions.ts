@@ -31,6 +31,11 @@ export interface ExpectedIdentity {
   size?: number;
   /** Leaf hashes (hex), already checked to hash up to `root`. */
   leaves?: string[];
+  /**
+   * Plain SHA-256 of each piece (hex), as Metalink (RFC 5854) gives them; checked per piece like
+   * leaves. Requires `pieceSize`.
+   */
+  pieceSha256?: string[];
 }
 
 /** Options of one download job. */

@@ -14,6 +14,8 @@ const LEAF_PREFIX = Buffer.of(0x00);
 /** The running hash of one piece that is being received in order. */
 interface PieceProgress {
   hash: Hash;
+  /** Plain SHA-256 of the piece, only when Metalink piece hashes are the check. */
+  plain?: Hash;
   /** Bytes of the piece fed so far, from its start. */
   received: number;
   senders: Set<number>;
@@ -37,7 +39,13 @@ export class PieceStore {
   /**
    * @param expectedLeaves trusted leaves (already checked against the root), when known
    */
-  constructor(readonly size: number, readonly pieceSize: number, readonly expectedLeaves?: Buffer[]) {
+  constructor(
+    readonly size: number,
+    readonly pieceSize: number,
+    readonly expectedLeaves?: Buffer[],
+    /** Trusted plain SHA-256 per piece (Metalink), when known. */
+    readonly expectedPlain?: Buffer[],
+  ) {
     this.count = size === 0 ? 0 : Math.ceil(size / pieceSize);
     this.states = new Uint8Array(this.count);
     this.leaves = new Array(this.count);
@@ -103,23 +111,32 @@ export class PieceStore {
         const pieceStart = this.pieceStart(index);
         const pieceEnd = this.pieceEnd(index);
         let progress = this.progress.get(index);
+        // A done piece has exactly one writer, and it is finished: anything else is a planner bug.
+        if (this.states[index] === PIECE_DONE) throw new Error(`piece ${index} is already done`);
         if (!progress) {
           if (position !== pieceStart) throw new Error(`piece ${index} fed at ${position - pieceStart} without its start`);
-          progress = { hash: createHash('sha256').update(LEAF_PREFIX), received: 0, senders: new Set() };
+          progress = {
+            hash: createHash('sha256').update(LEAF_PREFIX),
+            plain: this.expectedPlain ? createHash('sha256') : undefined,
+            received: 0,
+            senders: new Set(),
+          };
           this.progress.set(index, progress);
           this.states[index] = PIECE_IN_FLIGHT;
         } else if (pieceStart + progress.received !== position) {
           throw new Error(`piece ${index} fed at ${position - pieceStart}, expected ${progress.received}`);
         }
         const take = Math.min(chunk.length - used, pieceEnd - position);
-        progress.hash.update(take === chunk.length && used === 0 ? chunk : chunk.subarray(used, used + take));
+        const part = take === chunk.length && used === 0 ? chunk : chunk.subarray(used, used + take);
+        progress.hash.update(part);
+        progress.plain?.update(part);
         progress.senders.add(sourceId);
         progress.received += take;
         position += take;
         used += take;
         if (position === pieceEnd) {
           this.progress.delete(index);
-          outcomes.push(this.finish(index, progress.hash.digest(), [...progress.senders]));
+          outcomes.push(this.finish(index, progress.hash.digest(), [...progress.senders], progress.plain?.digest()));
         }
       }
     }
@@ -128,11 +145,12 @@ export class PieceStore {
 
   /**
    * Completes a piece whose leaf was computed elsewhere (an endgame racer, a resume re-hash).
-   * Checks it against the trusted leaf when there is one.
+   * Checks it against the trusted leaf (and Metalink piece hash) when there is one.
    */
-  finish(index: number, leaf: Buffer, senders: number[]): PieceOutcome {
+  finish(index: number, leaf: Buffer, senders: number[], plain?: Buffer): PieceOutcome {
     const expected = this.expectedLeaves?.[index];
-    if (expected && !expected.equals(leaf)) {
+    const expectedPlain = this.expectedPlain?.[index];
+    if ((expected && !expected.equals(leaf)) || (expectedPlain && !(plain && expectedPlain.equals(plain)))) {
       this.states[index] = PIECE_MISSING;
       return { kind: 'corrupt', index, leaf, senders };
     }
@@ -162,6 +180,11 @@ export class PieceStore {
     this.leaves[index] = undefined;
     this.senders[index] = undefined;
     this.progress.delete(index);
+  }
+
+  /** True when pieces have a trusted per-piece check (Merkle leaves or Metalink hashes). */
+  get checksEachPiece(): boolean {
+    return this.expectedLeaves !== undefined || this.expectedPlain !== undefined;
   }
 
   /** Missing byte ranges, merged, in file order (pieces not done). */

@@ -121,7 +121,8 @@ class RaceBuffer {
 
   async push(chunk: Buffer): Promise<void> {
     let rest = chunk;
-    while (rest.length > 0) {
+    // After winning its piece the racer's end shrinks to it: the rest of the chunk is not its own.
+    while (rest.length > 0 && this.segment.received - rest.length < this.segment.end) {
       const pieceEnd = this.sink.pieces.pieceEnd(this.pieceIndex);
       const position = this.segment.received - rest.length;
       const take = Math.min(rest.length, pieceEnd - position);

@@ -191,6 +191,8 @@ export class SegmentPlanner {
     const pieceIndex = this.pieces.pieceOf(victim.received >= victim.end ? victim.end - 1 : victim.received);
     const start = this.pieces.pieceStart(pieceIndex);
     const bytes = victim.end - start;
+    // Only a single last piece is raced; anything longer is split by steal() instead.
+    if (bytes > this.pieces.pieceSize) return undefined;
     const thiefSeconds = bytes / thiefRate + this.rates.latencyMs(sourceId) / 1000;
     if (thiefSeconds >= longest) return undefined;
     const racer = this.createSegment(sourceId, start, victim.end, now, true);

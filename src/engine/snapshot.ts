@@ -66,7 +66,7 @@ export interface JobSnapshot {
   /** The current allocation pattern (source ids, repeating). */
   pattern: number[];
   /** How the result was proven: 'sha256', 'merkle', 'consistency' (sources agreed) or none yet. */
-  verifiedBy?: 'sha256' | 'merkle' | 'consistency';
+  verifiedBy?: 'sha256' | 'merkle' | 'pieces' | 'consistency';
   error?: { code: string; message: string };
 }
 
@@ -88,7 +88,7 @@ export interface DownloadResult {
   root?: string;
   pieceSize: number;
   seconds: number;
-  verifiedBy?: 'sha256' | 'merkle' | 'consistency';
+  verifiedBy?: 'sha256' | 'merkle' | 'pieces' | 'consistency';
   /** Bytes received from the network in this run (including discarded ones). */
   bytesFetched: number;
   /** Bytes reused from a previous run's verified pieces. */

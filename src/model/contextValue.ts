@@ -1,7 +1,9 @@
 import type { DownloadRecord, DownloadStatus } from './downloadRecord';
 
 /** What the user can do with a download; each becomes a `+facet` of the tree item's contextValue. */
-export type DownloadFacet = 'pausable' | 'resumable' | 'cancellable' | 'retryable' | 'removable' | 'openable' | 'hasSha256' | 'hasRoot';
+export const downloadFacets = ['pausable', 'resumable', 'cancellable', 'retryable', 'removable', 'openable', 'hasSha256', 'hasRoot'] as const;
+
+export type DownloadFacet = (typeof downloadFacets)[number];
 
 /** The coarse phase in a contextValue: menus match on it rather than on every engine state. */
 export type DownloadPhase = 'running' | 'paused' | 'interrupted' | 'completed' | 'failed' | 'cancelled';

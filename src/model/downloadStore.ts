@@ -105,6 +105,14 @@ export class DownloadStore {
     return [...this.records.values()];
   }
 
+  /** The download still working on (or paused at) `outputPath`, if any: two jobs must not share a target. */
+  unfinishedDownloadTo(outputPath: string): DownloadRecord | undefined {
+    for (const record of this.records.values()) {
+      if ((activeStatuses.has(record.status) || record.status === 'paused') && record.request.options.outputPath === outputPath) return record;
+    }
+    return undefined;
+  }
+
   /** Sum of the current throughput of active downloads and how many there are. */
   totals(): DownloadTotals {
     let bytesPerSecond = 0;

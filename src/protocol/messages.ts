@@ -82,6 +82,14 @@ export interface WorkerMethods {
   };
   /** Read and validate a local .metalink / .meta4 file. */
   readMetalink: { params: { path: string }; result: MetalinkPlan };
+  /**
+   * Load a manifest (a local path, or an https URL on the primary's origin) as a trusted expected
+   * identity for a download. A manifest from anywhere else is refused unless `root` pins it.
+   */
+  readManifest: {
+    params: { reference: string; primaryUrl: string; root?: string };
+    result: { name: string; expected: ExpectedIdentity };
+  };
   /** Hash a local file and write its Merkle manifest sidecar. */
   createManifest: { params: { path: string; pieceSize?: number }; result: ManifestSummary };
   /** Check a local file against a manifest file or an expected identity. */
@@ -153,7 +161,7 @@ export type WorkerToHostMessage =
   | LogMessage;
 
 const workerMethodNames: ReadonlySet<string> = new Set<WorkerMethod>([
-  'startJob', 'pauseJob', 'resumeJob', 'cancelJob', 'discoverMirrors', 'readMetalink', 'createManifest', 'verifyFile', 'shutdown',
+  'startJob', 'pauseJob', 'resumeJob', 'cancelJob', 'discoverMirrors', 'readMetalink', 'readManifest', 'createManifest', 'verifyFile', 'shutdown',
 ]);
 
 /** True when `value` has the shape of a request (the worker checks this before dispatching). */

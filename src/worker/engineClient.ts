@@ -70,11 +70,13 @@ export class EngineClient extends EventEmitter<EngineClientEvents> {
   /** Starts (or restarts, to resume from its journal) a job in the worker. */
   async startJob(jobId: string, options: JobOptions): Promise<void> {
     // Counted as running before the answer arrives: a crash in between must still interrupt it.
+    const alreadyRunning = this.runningJobs.has(jobId);
     this.runningJobs.add(jobId);
     try {
       await this.request('startJob', { jobId, options });
     } catch (error) {
-      this.runningJobs.delete(jobId);
+      // A refused duplicate start must not forget the run that is still going.
+      if (!alreadyRunning) this.runningJobs.delete(jobId);
       throw error;
     }
   }

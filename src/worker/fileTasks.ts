@@ -6,6 +6,7 @@ import { parseLinkMirrors } from '../engine/headers/linkMirrors';
 import { HttpTransport, originOf } from '../engine/httpTransport';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { createManifest, parseManifest, serializeManifest } from '../engine/integrity/manifest';
+import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { parseMetalink } from '../engine/metalink/metalinkParser';
 import type { ParamsOf, ResultOf } from '../protocol/messages';
 import type { RequestHandlers } from './requestDispatcher';
@@ -61,6 +62,12 @@ async function readMetalink({ path }: ParamsOf<'readMetalink'>): Promise<ResultO
   throw new FetchError(ErrorCode.BadArguments, 'the metalink names no file with an http or https location');
 }
 
+/** Loads a manifest for a download, trusted only by origin (the primary's, over HTTPS) or by a pinned root. */
+async function readManifest({ reference, primaryUrl, root }: ParamsOf<'readManifest'>): Promise<ResultOf<'readManifest'>> {
+  const manifest = await loadTrustedManifest(reference, { primaryUrl, root });
+  return { name: manifest.name, expected: expectationFromManifest(manifest) };
+}
+
 /** Hashes a file and writes `<file>.manifest.json` next to it (the CLI's convention). */
 async function writeManifest({ path, pieceSize }: ParamsOf<'createManifest'>): Promise<ResultOf<'createManifest'>> {
   const manifest = await createManifest(path, pieceSize);
@@ -94,9 +101,10 @@ async function checkFile({ path, manifestPath, expected }: ParamsOf<'verifyFile'
 }
 
 /** The worker's handlers for one-off file and probe tasks (everything that is not a download job). */
-export const fileTaskHandlers: Pick<RequestHandlers, 'discoverMirrors' | 'readMetalink' | 'createManifest' | 'verifyFile'> = {
+export const fileTaskHandlers: Pick<RequestHandlers, 'discoverMirrors' | 'readMetalink' | 'readManifest' | 'createManifest' | 'verifyFile'> = {
   discoverMirrors,
   readMetalink,
+  readManifest,
   createManifest: writeManifest,
   verifyFile: checkFile,
 };

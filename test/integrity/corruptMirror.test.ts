@@ -1,0 +1,185 @@
+import * as assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DownloadJob } from '../../src/engine/downloadJob';
+import type { JobOptions } from '../../src/engine/jobOptions';
+import type { DownloadResult, JobEvent } from '../../src/engine/snapshot';
+import { leafHash, merkleRoot } from '../../src/engine/integrity/merkleTree';
+import { makeArtifact, sha256Hex } from '../harness/artifact';
+import { startMirror, type Mirror, type MirrorOptions } from '../harness/mirrorServer';
+
+const SIZE = 16 * 1024 * 1024;
+const PIECE = 64 * 1024;
+
+describe('integrity during a download', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let mirrors: Mirror[] = [];
+  const body = makeArtifact(SIZE, 'integrity');
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'af-integrity-'));
+  });
+  afterEach(async () => {
+    await Promise.all(mirrors.map((m) => m.close()));
+    mirrors = [];
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function serve(...options: MirrorOptions[]): Promise<Mirror[]> {
+    mirrors = await Promise.all(options.map((o) => startMirror(o)));
+    return mirrors;
+  }
+
+  function manifestFor(data: Buffer): { root: string; leaves: string[] } {
+    const leaves: Buffer[] = [];
+    for (let offset = 0; offset < data.length; offset += PIECE) leaves.push(leafHash(data.subarray(offset, offset + PIECE)));
+    return { root: merkleRoot(leaves).toString('hex'), leaves: leaves.map((l) => l.toString('hex')) };
+  }
+
+  async function run(options: Omit<JobOptions, 'outputPath'>): Promise<{ result: DownloadResult; events: JobEvent[]; output: string }> {
+    const output = path.join(dir, 'artifact.bin');
+    const job = new DownloadJob({ ...options, outputPath: output });
+    const events: JobEvent[] = [];
+    job.on('event', (event: JobEvent) => events.push(event));
+    const result = await job.run();
+    return { result, events, output };
+  }
+
+  async function assertFileIsArtifact(file: string): Promise<void> {
+    assert.equal(sha256Hex(await fs.readFile(file)), sha256Hex(body));
+  }
+
+  it('with a manifest: bans the mirror that flips bytes, fetches nothing more from it, and the file verifies', async () => {
+    const [, bad] = await serve(
+      { body, bytesPerSecond: 8e6 },
+      { body, bytesPerSecond: 8e6, corrupt: { everyBytes: 700_001 } },
+      { body, bytesPerSecond: 4e6 },
+      { body, bytesPerSecond: 2e6 },
+    );
+    const { root, leaves } = manifestFor(body);
+    const { result, events, output } = await run({
+      sources: mirrors.map((m) => ({ url: m.url })),
+      expected: { size: SIZE, pieceSize: PIECE, root, leaves },
+    });
+    assert.equal(result.ok, true, result.error?.message);
+    assert.equal(result.verifiedBy, 'merkle');
+    assert.equal(result.root, root);
+    await assertFileIsArtifact(output);
+    const banned = result.sources[1];
+    assert.equal(banned.state, 'banned');
+    assert.match(banned.reason, /sent corrupt data for piece/);
+    const banEvent = events.find((e) => e.kind === 'banned' && e.sourceId === 1)!;
+    assert.ok(banEvent, 'a ban event names the mirror');
+    const afterBan = bad.requests.filter((r) => r.startedAt > banEvent.at);
+    assert.equal(afterBan.length, 0, 'no request reaches the mirror after its ban');
+    for (const [i, source] of result.sources.entries()) if (i !== 1) assert.equal(source.state === 'banned', false);
+  });
+
+  it('with only a SHA-256: repairs block by block, bans the culprit, and re-fetches under 10% when it carried little', async () => {
+    const big = makeArtifact(2 * SIZE, 'integrity-big');
+    await serve(
+      { body: big, bytesPerSecond: 16e6 },
+      { body: big, bytesPerSecond: 8e6 },
+      { body: big, bytesPerSecond: 4e6 },
+      { body: big, bytesPerSecond: 2e6, corrupt: { everyBytes: 250_007 } },
+    );
+    const { result, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(big) }, pieceSize: PIECE });
+    assert.equal(result.ok, true, result.error?.message);
+    assert.equal(result.verifiedBy, 'sha256');
+    assert.equal(sha256Hex(await fs.readFile(output)), sha256Hex(big));
+    if (!result.repair) {
+      // The identity spot check caught the culprit before it sent a piece: nothing to repair.
+      assert.equal(result.sources[3].bytes, 0);
+      return;
+    }
+    assert.ok(result.repair.piecesReplaced > 0);
+    assert.deepEqual(result.repair.culprits, [mirrors[3].url]);
+    assert.equal(result.sources[3].state, 'banned');
+    const fraction = result.repair.bytesFetched / big.length;
+    assert.ok(fraction < 0.1, `repair re-fetched ${(fraction * 100).toFixed(1)}% of the file`);
+  });
+
+  it('with only a SHA-256 and four equal mirrors: repair still finds the culprit and never starts over', async () => {
+    await serve(
+      { body, bytesPerSecond: 6e6 },
+      { body, bytesPerSecond: 6e6, corrupt: { everyBytes: 1_000_003 } },
+      { body, bytesPerSecond: 6e6 },
+      { body, bytesPerSecond: 6e6 },
+    );
+    const { result, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(body) }, pieceSize: PIECE });
+    assert.equal(result.ok, true, result.error?.message);
+    await assertFileIsArtifact(output);
+    assert.deepEqual(result.repair!.culprits, [mirrors[1].url]);
+    // Bounded by the culprit's share plus the search, far from a second full download.
+    assert.ok(result.repair!.bytesFetched < SIZE * 0.6, `repair fetched ${result.repair!.bytesFetched} bytes`);
+  });
+
+  it('a mirror with another version of the file is caught by its first piece and contributes nothing', async () => {
+    const other = Buffer.from(body);
+    // Same size, same first 64 KiB (so the probe sample agrees), different afterwards.
+    for (let offset = 64 * 1024; offset < SIZE; offset += 4096) other[offset] ^= 0x5a;
+    await serve({ body, bytesPerSecond: 8e6 }, { body: other, bytesPerSecond: 8e6 });
+    const { root, leaves } = manifestFor(body);
+    const { result, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { size: SIZE, pieceSize: PIECE, root, leaves } });
+    assert.equal(result.ok, true, result.error?.message);
+    await assertFileIsArtifact(output);
+    const wrong = result.sources[1];
+    assert.ok(wrong.state === 'excluded' || wrong.state === 'banned', wrong.state);
+    assert.equal(wrong.bytes, 0);
+    assert.ok(wrong.strikes <= 1, `judged after at most one piece (strikes ${wrong.strikes})`);
+  });
+
+  it('fails closed when the trusted SHA-256 cannot be met: nothing at the final path, no resumable garbage', async () => {
+    await serve({ body, bytesPerSecond: 20e6, corrupt: { everyBytes: 3_000_001 } });
+    const { result, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(body) } });
+    assert.equal(result.ok, false);
+    assert.equal(result.error?.code, 'E_VERIFICATION_FAILED');
+    await assert.rejects(fs.stat(output), 'no file at the final path');
+    const state = await fs.readdir(path.join(dir, '.artifact-fetch'));
+    assert.deepEqual(state.filter((n) => n.endsWith('.journal.json') || n.endsWith('.part')), []);
+  });
+
+  it('keeps a manifest sidecar after a verified download', async () => {
+    await serve({ body, bytesPerSecond: 30e6 });
+    const { result } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(body) }, pieceSize: PIECE });
+    assert.equal(result.ok, true);
+    const sidecar = JSON.parse(await fs.readFile(path.join(dir, '.artifact-fetch', 'artifact.bin.manifest.json'), 'utf8'));
+    assert.equal(sidecar.format, 'artifact-fetch/manifest@1');
+    assert.equal(sidecar.root, manifestFor(body).root);
+    assert.equal(sidecar.leaves.length, SIZE / PIECE);
+    assert.equal(sidecar.sha256, sha256Hex(body));
+  });
+
+  it("uses the primary's Repr-Digest when no hash was given, and fails closed when it does not match", async () => {
+    const digest = Buffer.from(sha256Hex(body), 'hex').toString('base64');
+    await serve({ body, headers: { 'repr-digest': `sha-256=:${digest}:` } });
+    const good = await run({ sources: [{ url: mirrors[0].url }] });
+    assert.equal(good.result.ok, true);
+    assert.equal(good.result.verifiedBy, 'sha256');
+    await fs.rm(good.output);
+    await mirrors[0].close();
+    const wrong = Buffer.alloc(32, 7).toString('base64');
+    await serve({ body, headers: { 'repr-digest': `sha-256=:${wrong}:` } });
+    const bad = await run({ sources: [{ url: mirrors[0].url }] });
+    assert.equal(bad.result.ok, false);
+    assert.equal(bad.result.error?.code, 'E_VERIFICATION_FAILED');
+    assert.match(bad.result.error!.message, /announced in the primary's response headers/);
+  });
+
+  it("adds mirrors from the primary's Link rel=duplicate headers, unless turned off", async () => {
+    const [extra] = await serve({ body, bytesPerSecond: 8e6 });
+    const primary = await startMirror({ body, bytesPerSecond: 8e6, headers: { link: `<${extra.url}>; rel=duplicate; pri=1; geo=de` } });
+    mirrors.push(primary);
+    const withLinks = await run({ sources: [{ url: primary.url }] });
+    assert.equal(withLinks.result.ok, true);
+    assert.equal(withLinks.result.sources.length, 2);
+    assert.ok(extra.requests.length > 0, 'the Link mirror was used');
+    await fs.rm(withLinks.output);
+    const before = extra.requests.length;
+    const without = await run({ sources: [{ url: primary.url }], useLinkHeaderMirrors: false });
+    assert.equal(without.result.ok, true);
+    assert.equal(extra.requests.length, before, 'no request to the Link mirror when turned off');
+  });
+});
