@@ -8,6 +8,7 @@ import { DownloadUriHandler } from './commands/downloadUriHandler';
 import { createPublicApi, type ArtifactFetchApi } from './commands/publicApi';
 import { registerCommands } from './commands/registerCommands';
 import { DownloadController } from './model/downloadController';
+import { DownloadPersistence } from './model/downloadPersistence';
 import { DownloadStore } from './model/downloadStore';
 import { DownloadProgress } from './views/downloadProgress';
 import { DownloadTreeProvider } from './views/downloadTreeProvider';
@@ -16,6 +17,7 @@ import { ThroughputStatusBar } from './views/throughputStatusBar';
 import { EngineClient } from './worker/engineClient';
 
 let client: EngineClient | undefined;
+let persistence: DownloadPersistence | undefined;
 
 /** Wires the store, the worker client, the views and the commands together; returns the public API. */
 export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
@@ -30,6 +32,8 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
     originHeadersFor: (options) => originHeadersFor(options.sources, (origin) => tokens.get(origin)),
     log: (level, message) => log.write(level, message),
   });
+  persistence = new DownloadPersistence(store, context.workspaceState);
+  persistence.restore();
   const tree = new DownloadTreeProvider(store);
   const progress = new DownloadProgress(store, (id) => void controller.cancel(id, false));
   const launcher = new DownloadLauncher(controller, store, new HostConsent(context.globalState), log, (id) => progress.notify(id));
@@ -38,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
     log,
     { dispose: () => store.dispose() },
     { dispose: () => controller.dispose() },
+    persistence,
     tree,
     vscode.window.createTreeView(DOWNLOADS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }),
     new ThroughputStatusBar(store),
@@ -51,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
 
 /** Lets the worker save its journals (downloads resume next time), then stops it. */
 export async function deactivate(): Promise<void> {
+  persistence?.freeze();
   await client?.dispose();
   client = undefined;
 }

@@ -5,6 +5,7 @@ import type { AccessTokens } from '../config/accessTokens';
 import { readDownloadSettings } from '../config/downloadSettings';
 import { sourcesForUrl } from '../config/mirrorRules';
 import { originHeadersFor } from '../config/originHeaders';
+import { withProxyRoutes } from '../config/proxyRoutes';
 import { resolveTarget } from '../config/targetLocation';
 import type { ExpectedIdentity, SourceSpec } from '../engine/jobOptions';
 import { nameFromUrl } from '../engine/security/pathSafety';
@@ -112,13 +113,9 @@ export class DownloadArtifactCommand {
         if (value === undefined || value === BACK) return undefined;
         answers.urls = parseUrls(value);
         const primary = answers.urls[0];
-        discovery = await this.discover(primary, settings.proxy.proxy);
-        const typed = new Set(answers.urls);
-        const candidates = [...sourcesForUrl(primary, settings.rules).slice(1), ...(discovery?.sources ?? [])];
-        const seen = new Set<string>();
-        mirrorItems = candidates
-          .filter((source) => !typed.has(source.url) && !seen.has(`${source.url} ${source.proxy ?? ''}`) && seen.add(`${source.url} ${source.proxy ?? ''}`))
-          .map((source) => ({ label: new URL(source.url).host, description: describeOrigin(source), detail: source.proxy ? `${source.url} via ${source.proxy}` : source.url, source }));
+        discovery = await this.discover(primary, withProxyRoutes([{ url: primary }], settings.proxy)[0].proxy);
+        mirrorItems = mirrorChoices(answers.urls, [...sourcesForUrl(primary, settings.rules).slice(1), ...(discovery?.sources ?? [])]);
+        answers.mirrors = [];
         step = mirrorItems.length > 0 ? 2 : 3;
         continue;
       }
@@ -193,6 +190,19 @@ export class DownloadArtifactCommand {
     const manifest = await this.client.request('readManifest', { reference, primaryUrl });
     return manifest.expected;
   }
+}
+
+/** One pick item per candidate mirror, leaving out typed URLs and duplicates (same URL and route). */
+function mirrorChoices(typedUrls: readonly string[], candidates: readonly SourceSpec[]): MirrorItem[] {
+  const seen = new Set(typedUrls.map((url) => `${url} `));
+  const items: MirrorItem[] = [];
+  for (const source of candidates) {
+    const key = `${source.url} ${source.proxy ?? ''}`;
+    if (seen.has(key) || typedUrls.includes(source.url)) continue;
+    seen.add(key);
+    items.push({ label: new URL(source.url).host, description: describeOrigin(source), detail: source.proxy ? `${source.url} via ${source.proxy}` : source.url, source });
+  }
+  return items;
 }
 
 function expectationProblem(text: string, folder: vscode.WorkspaceFolder): string | undefined {

@@ -8,7 +8,7 @@ import { jobTuning } from '../config/engineSettings';
 import type { HostConsent } from '../config/hostConsent';
 import { hostOfUrl } from '../config/hostTrust';
 import { withProxyRoutes } from '../config/proxyRoutes';
-import { prepareStateDir, resolveTarget } from '../config/targetLocation';
+import { prepareTargetFolders, resolveTarget } from '../config/targetLocation';
 import type { DownloadController } from '../model/downloadController';
 import type { DownloadOrigin } from '../model/downloadRecord';
 import type { DownloadStore } from '../model/downloadStore';
@@ -86,7 +86,7 @@ export class DownloadLauncher {
       if (answer !== replace) throw new DownloadDeclined('target exists');
       overwrite = true;
     }
-    prepareStateDir(target.stateDir);
+    prepareTargetFolders(target);
 
     const options: JobOptions = {
       ...jobTuning(settings.engine),

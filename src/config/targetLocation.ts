@@ -30,8 +30,12 @@ export function resolveTarget(workspaceFolder: string, folder: string, fileName:
   return { outputPath, stateDir };
 }
 
-/** Creates the state folder with a `.gitignore` of `*`, so partial downloads never get committed. */
-export function prepareStateDir(stateDir: string): void {
+/**
+ * Creates the target's folder and the state folder, the latter with a `.gitignore` of `*` so
+ * partial downloads never get committed.
+ */
+export function prepareTargetFolders({ outputPath, stateDir }: TargetLocation): void {
+  fs.mkdirSync(path.dirname(outputPath), { recursive: true });
   fs.mkdirSync(stateDir, { recursive: true });
   const ignore = path.join(stateDir, '.gitignore');
   if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '*\n');

@@ -25,7 +25,7 @@ import { repairFromSources, type RepairReport } from './pieceRepair';
 import { RateLimiter } from './rateLimiter';
 import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
 import { redactText, redactUrl, registerSecret } from './security/redaction';
-import { fetchSegment, type SegmentSink } from './segmentFetcher';
+import { fetchSegment, PlannerConflict, type SegmentSink } from './segmentFetcher';
 import { SegmentPlanner, type RateModel, type Segment } from './segmentPlanner';
 import type { DownloadResult, JobEvent, JobSnapshot, JobState, SegmentSnapshot, SourceSnapshot } from './snapshot';
 import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
@@ -39,10 +39,10 @@ const TICK_MS = 200;
 /** How often the pattern and ranking are recomputed. */
 const REPLAN_MS = 1000;
 /** A segment should last about this long on its channel (fast sources get large segments). */
-const SEGMENT_SECONDS = 2;
+const SEGMENT_SECONDS = 1;
 const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** First segment of a source before it is measured. */
-const UNMEASURED_SEGMENT_BYTES = 2 * 1024 * 1024;
+const UNMEASURED_SEGMENT_BYTES = 512 * 1024;
 /** A channel that receives nothing for this long is dropped and its remainder continues elsewhere. */
 const STALL_MS = 5000;
 /** A source gets this long to show its speed before the minimum-speed rule applies. */
@@ -142,6 +142,7 @@ export class DownloadJob extends EventEmitter {
     try {
       this.validateOptions();
       await this.prepareTarget();
+      this.checkFatal(); // cancelled before it started: nothing to fetch, only clean-up to do
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
       for (const source of this.sources) void this.admit(source);
       await Promise.race([this.referenceReady, this.finished]);
@@ -491,7 +492,7 @@ export class DownloadJob extends EventEmitter {
       await fs.rm(this.partPath, { force: true });
       this.partFile = await PartFile.open(this.partPath, size, size);
     }
-    this.prefixHasher = new PrefixHasher(this.pieces, this.partFile);
+    this.prefixHasher = new PrefixHasher(this.pieces, this.partPath);
     this.planner.reset();
     this.prefixHasher.kick();
   }
@@ -550,7 +551,7 @@ export class DownloadJob extends EventEmitter {
 
   private async channelLoop(source: SourceRuntime): Promise<void> {
     const planner = this.planner!;
-    while (!this.isOver() && !this.paused && source.usable && source.channels <= source.targetChannels) {
+    while (!this.isOver() && !this.paused && !this.pieces!.complete && source.usable && source.channels <= source.targetChannels) {
       const now = Date.now();
       if (now < source.backoffUntil) {
         await this.waitForWork(source.backoffUntil - now);
@@ -593,7 +594,10 @@ export class DownloadJob extends EventEmitter {
     } catch (error) {
       if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
       if (error instanceof TransportError) this.onSourceFailure(source, error, segment);
-      else this.fail(toFetchError(error, ErrorCode.Disk));
+      else if (error instanceof PlannerConflict) {
+        this.log('info', `re-planning bytes from ${segment.cursor}: ${error.message}`, source);
+        this.discardPartialPiece(segment);
+      } else this.fail(toFetchError(error, ErrorCode.Disk));
     } finally {
       // Bytes from a banned source are never continued by anyone else: restart its partial piece.
       if (source.state === 'banned') this.discardPartialPiece(segment);
@@ -1041,20 +1045,20 @@ export class DownloadJob extends EventEmitter {
 
   private async cleanUp(): Promise<void> {
     if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.prefixHasher?.close();
     this.controller.abort();
     await this.journalSaving;
-    if (this.partFile && this.pieces) {
-      if (this.discard) {
-        await this.partFile.close();
-        await fs.rm(this.partPath, { force: true });
-        await fs.rm(this.journalPath, { force: true });
-      } else {
-        if (this.pieces.doneCount > 0) {
-          this.journalDirty = true;
-          await this.saveJournalNow();
-        }
-        await this.partFile.close();
+    if (this.discard && this.lock) {
+      // Only the lock holder may delete state: another process may be using these files.
+      await this.partFile?.close();
+      await fs.rm(this.partPath, { force: true });
+      await fs.rm(this.journalPath, { force: true });
+    } else if (this.partFile && this.pieces) {
+      if (this.pieces.doneCount > 0) {
+        this.journalDirty = true;
+        await this.saveJournalNow();
       }
+      await this.partFile.close();
     }
     await this.lock?.release();
     await this.transport.close();

@@ -13,9 +13,14 @@ import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
 import type { Segment } from './segmentPlanner';
 import type { SourceRuntime } from './sourceRuntime';
+import type { Readable } from 'node:stream';
 
-/** Bytes buffered per channel before a write (a piece boundary also flushes). */
-export const FLUSH_BYTES = 1024 * 1024;
+/** Bytes buffered per channel before a write, at most (the segment's end also flushes). */
+export const FLUSH_BYTES = 2 * 1024 * 1024;
+/** At a piece boundary, a write happens once this much is buffered… */
+const MIN_FLUSH_BYTES = 512 * 1024;
+/** …or once this long has passed since the last write (slow channels). */
+const MAX_FLUSH_DELAY_MS = 200;
 
 export interface SegmentSink {
   transport: HttpTransport;
@@ -47,10 +52,12 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
     response.body.destroy();
     throw new TransportError('changed', `the source now has ${response.totalSize} bytes, expected ${sink.size}`);
   }
+  // Destroying a body we stopped reading emits 'error' (aborted): that is expected, not a crash.
+  response.body.on('error', () => undefined);
   const writer = segment.racing ? new RaceBuffer(sink, segment) : new CommitWriter(sink, segment, source.id);
+  let failure: unknown;
   try {
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      if (signal.aborted) break;
+    await consumeBody(response.body, signal, async (chunk) => {
       const wanted = segment.end - segment.received;
       const piece = wanted < chunk.length ? chunk.subarray(0, Math.max(0, wanted)) : chunk;
       if (piece.length > 0) {
@@ -58,49 +65,140 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
         segment.received += piece.length;
         segment.lastByteAt = now;
         sink.onBytes(source, piece.length, now);
-        await writer.push(piece);
+        const flush = writer.push(piece);
+        if (flush) await flush;
         if (sink.limiter.limited) await sink.limiter.take(piece.length, signal);
       }
-      if (segment.received >= segment.end) break;
-    }
+      return segment.received >= segment.end;
+    });
   } catch (error) {
-    if (!signal.aborted) throw new TransportError('transient', `connection failed mid-body: ${(error as Error).message}`);
-  } finally {
-    response.body.destroy();
+    failure = error;
+  }
+  response.body.destroy();
+  try {
     // Commit what arrived even when aborted: those bytes are valid and save a re-fetch.
     await writer.flush();
+  } catch (error) {
+    failure = error;
   }
+  if (failure instanceof SinkError) throw failure.cause;
+  if (failure && !signal.aborted) throw new TransportError('transient', `connection failed mid-body: ${(failure as Error).message}`);
   if (!signal.aborted && segment.received < segment.end) {
     throw new TransportError('transient', `body ended early: ${segment.received - segment.start} of ${segment.end - segment.start} bytes`);
   }
+}
+
+/** Two channels claimed the same piece; the segment is dropped and its bytes re-planned. */
+export class PlannerConflict extends Error {
+  override readonly name = 'PlannerConflict';
+}
+
+/** A local write failed (disk full, permissions): not the source's fault, and fatal for the job. */
+class SinkError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('write failed');
+  }
+}
+
+/**
+ * Feeds a body's chunks to `onChunk` one at a time without an async iterator (whose promise per
+ * chunk costs a third of the CPU at loopback speeds): the stream is paused while `onChunk` awaits.
+ * Resolves at the end of the body, when `onChunk` returns true, or when `signal` aborts.
+ */
+function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk: Buffer) => Promise<boolean> | boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onEnd = (): void => settle();
+    const onError = (error: unknown): void => settle(error);
+    const onAbort = (): void => settle();
+    const onData = (chunk: Buffer): void => {
+      if (settled) return;
+      let result: Promise<boolean> | boolean;
+      try {
+        result = onChunk(chunk);
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      if (result === true) {
+        settle();
+      } else if (result !== false) {
+        body.pause();
+        result.then(
+          (done) => {
+            if (done || signal.aborted) settle();
+            else if (!settled) body.resume();
+          },
+          (error) => settle(error),
+        );
+      }
+    };
+    if (signal.aborted) return settle();
+    signal.addEventListener('abort', onAbort, { once: true });
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+  });
 }
 
 /** Buffers received bytes and commits them: positioned write, then per-piece hashing. */
 class CommitWriter {
   private buffers: Buffer[] = [];
   private buffered = 0;
+  private lastFlushAt = Date.now();
 
   constructor(private readonly sink: SegmentSink, private readonly segment: Segment, private readonly sourceId: number) {}
 
-  async push(chunk: Buffer): Promise<void> {
+  /** Buffers a chunk; returns the flush to wait for when enough has accumulated. */
+  push(chunk: Buffer): Promise<void> | undefined {
     this.buffers.push(chunk);
     this.buffered += chunk.length;
-    const pieceEnd = this.sink.pieces.pieceEnd(this.sink.pieces.pieceOf(this.segment.cursor));
-    if (this.buffered >= FLUSH_BYTES || this.segment.received >= pieceEnd || this.segment.received >= this.segment.end) {
-      await this.flush();
-    }
+    // Few large writes (each costs ~0.25 ms of this thread whatever its size), yet pieces are
+    // committed and checked promptly: at a piece boundary once enough is buffered or enough time
+    // has passed, and always at FLUSH_BYTES or the segment's end.
+    if (this.buffered >= FLUSH_BYTES || this.segment.received >= this.segment.end) return this.flush();
+    const pieces = this.sink.pieces;
+    const crossedPiece = pieces.pieceOf(this.segment.received - 1) !== pieces.pieceOf(this.segment.cursor) || this.segment.received % pieces.pieceSize === 0;
+    if (crossedPiece && (this.buffered >= MIN_FLUSH_BYTES || Date.now() - this.lastFlushAt >= MAX_FLUSH_DELAY_MS)) return this.flush();
+    return undefined;
   }
 
   async flush(): Promise<void> {
     if (this.buffered === 0) return;
+    this.lastFlushAt = Date.now();
     const buffers = this.buffers;
     const position = this.segment.cursor;
     this.buffers = [];
     this.buffered = 0;
     const length = buffers.reduce((sum, b) => sum + b.length, 0);
-    await this.sink.partFile.write(buffers, position);
+    // A verified piece is never written again, whoever asks: check before touching the disk.
+    const pieces = this.sink.pieces;
+    for (let index = pieces.pieceOf(position); index <= pieces.pieceOf(position + length - 1); index++) {
+      if (pieces.isDone(index)) throw new SinkError(new PlannerConflict(`piece ${index} is already done`));
+    }
+    try {
+      await this.sink.partFile.write(buffers, position);
+    } catch (error) {
+      throw new SinkError(error);
+    }
     // Hash after the write succeeded, so a piece is only ever "done" with its bytes on disk.
-    const outcomes = this.sink.pieces.feed(position, buffers, this.sourceId);
+    let outcomes;
+    try {
+      outcomes = this.sink.pieces.feed(position, buffers, this.sourceId);
+    } catch (error) {
+      // Our own bookkeeping disagreed (not the source's fault): drop this segment's claim.
+      throw new SinkError(new PlannerConflict((error as Error).message));
+    }
     this.segment.cursor = position + length;
     if (outcomes.length > 0) this.sink.onPieces(outcomes, this.segment);
   }
@@ -119,7 +217,11 @@ class RaceBuffer {
     this.pieceIndex = sink.pieces.pieceOf(segment.start);
   }
 
-  async push(chunk: Buffer): Promise<void> {
+  push(chunk: Buffer): Promise<void> | undefined {
+    return this.consume(chunk);
+  }
+
+  private async consume(chunk: Buffer): Promise<void> {
     let rest = chunk;
     // After winning its piece the racer's end shrinks to it: the rest of the chunk is not its own.
     while (rest.length > 0 && this.segment.received - rest.length < this.segment.end) {

@@ -81,6 +81,14 @@ export class SegmentPlanner {
    * `wholeOnly`: the source cannot serve ranges, so it may only take a run starting at byte 0.
    */
   take(sourceId: number, now: number, wholeOnly = false): Segment | undefined {
+    for (let attempt = 0; attempt < 64 && this.open.length > 0; attempt++) {
+      const segment = this.takeOnce(sourceId, now, wholeOnly);
+      if (segment) return segment;
+    }
+    return undefined;
+  }
+
+  private takeOnce(sourceId: number, now: number, wholeOnly: boolean): Segment | undefined {
     if (this.open.length === 0) return undefined;
     if (wholeOnly) {
       const first = this.open[0];
@@ -117,8 +125,16 @@ export class SegmentPlanner {
     return Math.min(range.end, Math.max(wanted, Math.min(range.end, this.pieces.alignUp(range.start + 1))));
   }
 
-  private cut(index: number, bytes: number, sourceId: number, now: number): Segment {
+  private cut(index: number, bytes: number, sourceId: number, now: number): Segment | undefined {
     const range = this.open[index];
+    // Done pieces never belong in a segment (a racer may have completed them meanwhile).
+    while (range.start < range.end && this.pieces.isDone(this.pieces.pieceOf(range.start))) {
+      range.start = this.pieces.pieceEnd(this.pieces.pieceOf(range.start));
+    }
+    if (range.start >= range.end) {
+      this.open.splice(index, 1);
+      return undefined;
+    }
     const end = this.alignedEnd(range, bytes);
     const segment = this.createSegment(sourceId, range.start, end, now);
     if (end >= range.end) this.open.splice(index, 1);
@@ -222,9 +238,14 @@ export class SegmentPlanner {
     if (segment.cursor < segment.end) this.addOpen(segment.cursor, segment.end);
   }
 
-  /** Puts bytes back into the open ranges (a piece that failed verification, a released tail). */
+  /**
+   * Puts bytes back into the open ranges (a piece that failed verification, a released tail).
+   * The open ranges are a set of bytes: adding bytes that are already open never duplicates them,
+   * so no byte can be handed to two channels.
+   */
   addOpen(start: number, end: number): void {
     if (end <= start) return;
+    this.removeOpen(start, end);
     let index = this.open.findIndex((r) => r.start >= start);
     if (index < 0) index = this.open.length;
     this.open.splice(index, 0, { start, end });

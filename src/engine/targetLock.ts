@@ -1,11 +1,14 @@
 /**
- * A cross-process lock per target: an exclusively created lock file holding the owner's pid.
- * A lock whose owner is gone (crash, kill -9) is taken over. Part files are unique per target,
- * and pieces are verified, so even a lock that a file system fails to honour costs bandwidth,
- * never integrity.
+ * A cross-process lock per target: an exclusively created lock file holding the owner's pid and
+ * thread. A lock whose owner is gone (crash, kill -9, a terminated worker thread) is taken over.
+ * Within one thread a set of held targets refuses a second job on the same file. Part files are
+ * unique per target and pieces are verified, so even a lock a file system fails to honour costs
+ * bandwidth, never integrity.
  */
+const heldHere = new Set<string>();
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { ErrorCode, FetchError } from './errors';
 
 export class TargetLock {
@@ -15,15 +18,17 @@ export class TargetLock {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const handle = await fs.open(file, 'wx', 0o644);
-        await handle.writeFile(JSON.stringify({ pid: process.pid, host: os.hostname(), at: Date.now() }));
+        await handle.writeFile(JSON.stringify({ pid: process.pid, threadId, host: os.hostname(), at: Date.now() }));
         await handle.close();
+        heldHere.add(file);
         return new TargetLock(file);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const owner = await readOwner(file);
-      if (owner && owner.host === os.hostname() && isAlive(owner.pid)) {
-        throw new FetchError(ErrorCode.Locked, `another artifact-fetch process (pid ${owner.pid}) is downloading ${target}`);
+      if (heldHere.has(file) || (owner !== undefined && owner.host === os.hostname() && isAlive(owner))) {
+        const who = owner && owner.pid !== process.pid ? `another artifact-fetch process (pid ${owner.pid})` : `another download in this process`;
+        throw new FetchError(ErrorCode.Locked, `${who} is downloading ${target}`);
       }
       // The owner is gone: take the lock over.
       await fs.unlink(file).catch(() => undefined);
@@ -32,23 +37,35 @@ export class TargetLock {
   }
 
   async release(): Promise<void> {
+    heldHere.delete(this.file);
     await fs.unlink(this.file).catch(() => undefined);
   }
 }
 
-async function readOwner(file: string): Promise<{ pid: number; host: string } | undefined> {
+interface LockOwner {
+  pid: number;
+  threadId?: number;
+  host: string;
+}
+
+async function readOwner(file: string): Promise<LockOwner | undefined> {
   try {
-    const owner = JSON.parse(await fs.readFile(file, 'utf8')) as { pid: number; host: string };
+    const owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
     return typeof owner.pid === 'number' ? owner : undefined;
   } catch {
     return undefined;
   }
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/**
+ * Whether the lock's owner still runs. In this process, the engine runs on one thread: a lock
+ * left by another thread of ours (a worker that died) is stale, and this thread's own locks are
+ * tracked in `heldHere`.
+ */
+function isAlive(owner: LockOwner): boolean {
+  if (owner.pid === process.pid) return false;
   try {
-    process.kill(pid, 0);
+    process.kill(owner.pid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';

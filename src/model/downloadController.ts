@@ -3,14 +3,22 @@ import { ErrorCode, FetchError, toFetchError } from '../engine/errors';
 import type { JobOptions } from '../engine/jobOptions';
 import type { DownloadResult } from '../engine/snapshot';
 import type { ProtocolError } from '../protocol/messages';
-import type { EngineClient, EngineClientEvents } from '../worker/engineClient';
+import type { EngineClientEvents } from '../worker/engineClient';
 import { failedResult } from '../worker/failedResult';
 import { activeStatuses, type DownloadRequest } from './downloadRecord';
 import type { DownloadStore } from './downloadStore';
 import { downloadName } from './downloadRows';
 
-/** The part of {@link EngineClient} the controller uses (tests pass a scripted one). */
-export type EngineConnection = Pick<EngineClient, 'startJob' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'isRunning' | 'on' | 'off'>;
+/** The part of the worker's EngineClient the controller uses (tests pass a scripted one). */
+export interface EngineConnection {
+  startJob(jobId: string, options: JobOptions): Promise<void>;
+  pauseJob(jobId: string): Promise<void>;
+  resumeJob(jobId: string): Promise<void>;
+  cancelJob(jobId: string, discard: boolean, options?: JobOptions): Promise<void>;
+  isRunning(jobId: string): boolean;
+  on<E extends keyof EngineClientEvents>(event: E, listener: (...args: EngineClientEvents[E]) => void): unknown;
+  off<E extends keyof EngineClientEvents>(event: E, listener: (...args: EngineClientEvents[E]) => void): unknown;
+}
 
 /** Log levels the controller writes at. */
 export type ControllerLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -181,11 +189,7 @@ export class DownloadController {
   }
 
   private listen<E extends keyof EngineClientEvents>(event: E, listener: (...args: EngineClientEvents[E]) => void): void {
-    // The typed EventEmitter's overloads do not accept a generic key; the listener type above is the check.
-    type LooseEmitter = { on(event: string, listener: (...args: never[]) => void): unknown; off(event: string, listener: (...args: never[]) => void): unknown };
-    const engine = this.deps.engine as unknown as LooseEmitter;
-    const loose = listener as unknown as (...args: never[]) => void;
-    engine.on(event, loose);
-    this.listeners.push(() => engine.off(event, loose));
+    this.deps.engine.on(event, listener);
+    this.listeners.push(() => this.deps.engine.off(event, listener));
   }
 }

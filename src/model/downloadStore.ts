@@ -40,6 +40,13 @@ export class DownloadStore {
     return record;
   }
 
+  /** Puts back a download saved by an earlier session (see DownloadPersistence). */
+  restore(record: DownloadRecord): void {
+    if (this.records.has(record.id)) return;
+    this.records.set(record.id, { ...record });
+    this.changed.fire({ id: record.id, kind: 'added' });
+  }
+
   /** Marks a stopped download as being started again (resume after interruption, retry). */
   markStarting(id: string): void {
     const record = this.records.get(id);

@@ -8,6 +8,7 @@ import { verifyFile } from '../engine/integrity/fileVerifier';
 import { createManifest, parseManifest, serializeManifest } from '../engine/integrity/manifest';
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { parseMetalink } from '../engine/metalink/metalinkParser';
+import { registerSecret } from '../engine/security/redaction';
 import type { ParamsOf, ResultOf } from '../protocol/messages';
 import type { RequestHandlers } from './requestDispatcher';
 
@@ -19,19 +20,30 @@ function priorityFromPri(pri: number | undefined): number {
   return pri !== undefined ? 100 - pri : 0;
 }
 
+/** A SourceSpec without undefined fields (they would survive postMessage as explicit undefineds). */
+function sourceSpec(url: string, origin: string, pri: number | undefined, location: string | undefined): SourceSpec {
+  const spec: SourceSpec = { url, priority: priorityFromPri(pri) };
+  if (location) spec.location = location;
+  spec.origin = origin;
+  return spec;
+}
+
 /** Probes the primary with a one-byte range and lists the mirrors its Link headers announce. */
 async function discoverMirrors({ url, headers, proxy }: ParamsOf<'discoverMirrors'>): Promise<ResultOf<'discoverMirrors'>> {
+  // DownloadJob registers its tokens itself; this probe runs without one, so it must do the same.
+  for (const value of Object.values(headers ?? {})) registerSecret(value);
   const transport = new HttpTransport({ originHeaders: headers ? { [originOf(url)]: headers } : undefined });
   try {
     const response = await transport.getRange(url, 0, 0, { proxy, allowWhole: true });
-    response.body.destroy();
-    const sources: SourceSpec[] = parseLinkMirrors(response.headers.link, response.finalUrl).map((mirror) => ({
-      url: mirror.url,
-      priority: priorityFromPri(mirror.priority),
-      location: mirror.geo,
-      origin: 'link-header',
-    }));
-    return { sources, size: response.totalSize, sha256: sha256FromHeaders(response.headers) };
+    // dump() reads at most the limit and closes the body quietly; destroy() would emit an
+    // unhandled 'Request aborted' error that kills the worker.
+    await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    const sources = parseLinkMirrors(response.headers.link, response.finalUrl).map((mirror) => sourceSpec(mirror.url, 'link-header', mirror.priority, mirror.geo));
+    const discovery: ResultOf<'discoverMirrors'> = { sources };
+    if (response.totalSize !== undefined) discovery.size = response.totalSize;
+    const sha256 = sha256FromHeaders(response.headers);
+    if (sha256) discovery.sha256 = sha256;
+    return discovery;
   } catch (error) {
     throw toFetchError(error, ErrorCode.NoUsableSource);
   } finally {
@@ -53,11 +65,15 @@ async function readSmallFile(path: string, what: string): Promise<string> {
 async function readMetalink({ path }: ParamsOf<'readMetalink'>): Promise<ResultOf<'readMetalink'>> {
   const files = parseMetalink(await readSmallFile(path, 'metalink'));
   for (const file of files) {
-    const sources: SourceSpec[] = file.urls
+    const sources = file.urls
       .filter((entry) => /^https?:\/\//i.test(entry.url))
-      .map((entry) => ({ url: entry.url, priority: priorityFromPri(entry.priority), location: entry.location, origin: 'metalink' }));
+      .map((entry) => sourceSpec(entry.url, 'metalink', entry.priority, entry.location));
     if (sources.length === 0) continue;
-    return { fileName: file.name, sources, expected: { sha256: file.sha256, size: file.size } };
+    const plan: ResultOf<'readMetalink'> = { fileName: file.name, sources };
+    if (file.sha256 || file.size !== undefined) plan.expected = {};
+    if (file.sha256) plan.expected!.sha256 = file.sha256;
+    if (file.size !== undefined) plan.expected!.size = file.size;
+    return plan;
   }
   throw new FetchError(ErrorCode.BadArguments, 'the metalink names no file with an http or https location');
 }

@@ -1,6 +1,5 @@
 import { ErrorCode, FetchError, toFetchError } from '../engine/errors';
 import type { JobOptions } from '../engine/jobOptions';
-import { registerSecret } from '../engine/security/redaction';
 import type { DownloadResult } from '../engine/snapshot';
 import { SNAPSHOT_INTERVAL_MS, type ParamsOf, type ResultOf, type WorkerToHostMessage } from '../protocol/messages';
 import { failedResult } from './failedResult';
@@ -31,7 +30,6 @@ export class JobHost {
   startJob({ jobId, options }: ParamsOf<'startJob'>): ResultOf<'startJob'> {
     if (this.jobs.has(jobId)) throw new FetchError(ErrorCode.BadArguments, `download ${jobId} is already running`);
     checkOptionsShape(options);
-    registerHeaderSecrets(options);
     const job = this.createJob(options, jobId);
     this.jobs.set(jobId, job);
     job.on('event', (event) => this.post({ type: 'jobEvent', jobId, event }));
@@ -108,13 +106,6 @@ function checkOptionsShape(options: JobOptions): void {
   }
   if (typeof options.outputPath !== 'string' || options.outputPath.length === 0) {
     throw new FetchError(ErrorCode.BadArguments, 'a download needs an output path');
-  }
-}
-
-/** Tokens arrive in originHeaders; the worker's own redactor must know them before any log line. */
-function registerHeaderSecrets(options: JobOptions): void {
-  for (const headers of Object.values(options.originHeaders ?? {})) {
-    for (const value of Object.values(headers)) registerSecret(value);
   }
 }
 

@@ -1,0 +1,484 @@
+'use strict';
+/* global setTimeout, clearTimeout, setInterval, clearInterval, URL -- Node globals the repo's eslint config does not declare for .js */
+/**
+ * Multi-mirror download benchmark: our CLI against aria2c and axel on the same loopback mirrors.
+ *
+ *   node bench/run.js            (npm run bench builds dist/ first)
+ *
+ * Env: BENCH_SIZE_MB      artifact size in MiB (default 512)
+ *      BENCH_PROFILES     comma list of a,b,c,d,cap (default a,b,c,d)
+ *      BENCH_TOOLS        comma list of ours,aria2c,axel,aria2c-x1,curl (default ours,aria2c,axel)
+ *      BENCH_RUN_TIMEOUT_S  per tool run (default 120)
+ *      BENCH_DIE_AFTER_MS   when profile c's fastest mirror dies (default 4000)
+ *      BENCH_CORRUPT_EVERY  profile d's corruption period in bytes (default 1000003)
+ *
+ * Every tool run gets fresh mirror processes. The score is ratio = T_min / T_measured, where T_min
+ * is the least time in which the sum of the live mirrors' caps could deliver the file (a mirror
+ * that dies contributes only until it dies). Caps are in MB = 1e6 bytes; sizes in MiB.
+ * Prints a table and a `BENCH_JSON {…}` line per profile and writes bench/results/latest.json.
+ */
+const { fork, spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { writeArtifactFile, sha256File } = require('./artifactFile');
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const MIRROR_SCRIPT = path.join(__dirname, 'mirrorProcess.js');
+const PEAK_RSS_PRELOAD = path.join(__dirname, 'peakRss.js');
+const RESULTS_FILE = path.join(__dirname, 'results', 'latest.json');
+
+const MB = 1e6;
+const MIB = 1024 * 1024;
+const SIZE_BYTES = Number(process.env.BENCH_SIZE_MB || 512) * MIB;
+const PROFILE_IDS = listFromEnv('BENCH_PROFILES', 'a,b,c,d');
+const TOOL_IDS = listFromEnv('BENCH_TOOLS', 'ours,aria2c,axel');
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_S || 120) * 1000;
+const DIE_AFTER_MS = Number(process.env.BENCH_DIE_AFTER_MS || 4000);
+const CORRUPT_EVERY = Number(process.env.BENCH_CORRUPT_EVERY || 1_000_003);
+const MIRROR_READY_TIMEOUT_MS = 10_000;
+const RSS_POLL_MS = 100;
+
+/** The reference set: four mirrors of very different speed and distance. */
+const FOUR_MIRRORS = [
+  { bytesPerSecond: 40 * MB, latencyMs: 5 },
+  { bytesPerSecond: 20 * MB, latencyMs: 20 },
+  { bytesPerSecond: 8 * MB, latencyMs: 40 },
+  { bytesPerSecond: 2 * MB, latencyMs: 80 },
+];
+
+const PROFILES = {
+  a: { title: 'one uncapped mirror', mirrors: [{ bytesPerSecond: 0, latencyMs: 0 }] },
+  b: { title: 'four mirrors 40/20/8/2 MB/s, latency 5/20/40/80 ms', mirrors: FOUR_MIRRORS },
+  c: {
+    title: `as b, the 40 MB/s mirror dies after ${DIE_AFTER_MS / 1000} s`,
+    mirrors: FOUR_MIRRORS.map((mirror, i) => (i === 0 ? { ...mirror, dieAfterMs: DIE_AFTER_MS } : mirror)),
+  },
+  d: {
+    title: `as b, the 20 MB/s mirror flips one byte every ${CORRUPT_EVERY} bytes`,
+    mirrors: FOUR_MIRRORS.map((mirror, i) => (i === 1 ? { ...mirror, corruptEvery: CORRUPT_EVERY } : mirror)),
+  },
+  cap: {
+    title: 'cap check: one 40 MB/s mirror, 1 connection (curl, aria2c -x1) vs 16 (aria2c)',
+    mirrors: [{ bytesPerSecond: 40 * MB, latencyMs: 5 }],
+    tools: ['curl', 'aria2c-x1', 'aria2c'],
+  },
+};
+
+/** How each tool is run. `command` gets { urls, outputPath, sha256 } and returns [file, args]. */
+const TOOLS = {
+  ours: {
+    available: () => fs.existsSync(CLI),
+    missingNote: 'dist/cli.js not built yet (npm run build)',
+    command: ({ urls, outputPath, sha256 }) => [
+      process.execPath,
+      ['--require', PEAK_RSS_PRELOAD, CLI, 'get', ...urls, '--output', outputPath, '--sha256', sha256, '--json'],
+    ],
+  },
+  aria2c: {
+    available: () => commandExists('aria2c'),
+    command: ({ urls, outputPath }) => ['aria2c', aria2Args(urls, outputPath, 16)],
+  },
+  'aria2c-x1': {
+    available: () => commandExists('aria2c'),
+    command: ({ urls, outputPath }) => ['aria2c', aria2Args(urls, outputPath, 1)],
+  },
+  axel: {
+    available: () => commandExists('axel'),
+    command: ({ urls, outputPath }) => ['axel', ['-n', '16', '-q', '-o', outputPath, ...urls]],
+  },
+  curl: {
+    available: () => commandExists('curl'),
+    // curl takes one URL: it measures what a single connection to the first mirror gets.
+    command: ({ urls, outputPath }) => ['curl', ['-sS', '-o', outputPath, urls[0]]],
+  },
+};
+
+/** aria2c as the anchors measured it: all mirrors on one line, split at least once per mirror. */
+function aria2Args(urls, outputPath, connections) {
+  return [
+    `-x${connections}`,
+    `-s${Math.max(connections, urls.length)}`,
+    '-k1M',
+    '-j1',
+    '--uri-selector=adaptive',
+    '--file-allocation=none',
+    '--allow-overwrite=true',
+    '--auto-file-renaming=false',
+    '--summary-interval=0',
+    '--console-log-level=warn',
+    '-d',
+    path.dirname(outputPath),
+    '-o',
+    path.basename(outputPath),
+    ...urls,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child process bookkeeping: everything we start is killed when we stop, however we stop.
+
+const liveChildren = new Set();
+let workDir;
+
+function track(child, { group }) {
+  const entry = { child, group };
+  liveChildren.add(entry);
+  child.once('exit', () => liveChildren.delete(entry));
+  return child;
+}
+
+function killEverything() {
+  for (const { child, group } of liveChildren) {
+    try {
+      // Tools run in their own process group so helpers they spawn die with them.
+      if (group) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  liveChildren.clear();
+  if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+}
+
+process.on('exit', killEverything);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    console.error(`\nbench: ${signal}, stopping every child`);
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mirrors
+
+/** Forks one mirror process and resolves once it listens. */
+function startMirrorProcess(spec, file) {
+  return new Promise((resolve, reject) => {
+    const child = track(fork(MIRROR_SCRIPT, [JSON.stringify({ ...spec, file })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), {
+      group: false,
+    });
+    const timer = setTimeout(() => reject(new Error('mirror process did not start')), MIRROR_READY_TIMEOUT_MS);
+    const mirror = {
+      spec,
+      child,
+      url: '',
+      diedAt: undefined,
+      /** Starts the mirror's dieAfterMs clock. */
+      arm: () => child.send({ type: 'arm' }),
+      /** Resolves with the mirror's counters (zeros if the process cannot answer). */
+      stats: () =>
+        new Promise((resolveStats) => {
+          const unanswered = { bytesServed: 0, requests: 0, socketsAccepted: 0, peakOpenSockets: 0 };
+          const giveUp = setTimeout(() => finish(unanswered), 2000);
+          const onMessage = (message) => {
+            if (message.type === 'stats') finish(message);
+          };
+          const finish = (stats) => {
+            clearTimeout(giveUp);
+            child.off('message', onMessage);
+            resolveStats(stats);
+          };
+          child.on('message', onMessage);
+          if (child.connected) child.send({ type: 'stats' });
+          else finish(unanswered);
+        }),
+      stop: () => child.kill('SIGKILL'),
+    };
+    child.on('message', (message) => {
+      if (message.type === 'ready') {
+        clearTimeout(timer);
+        mirror.url = `http://127.0.0.1:${message.port}/artifact.bin`;
+        resolve(mirror);
+      }
+      if (message.type === 'died') mirror.diedAt = message.at;
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error('mirror process exited before it was ready'));
+    });
+  });
+}
+
+/**
+ * The least time in which the mirrors' caps could deliver `size` bytes: the T with
+ * ∫0^T Σ live caps dt = size. `mirrors` are [{ bytesPerSecond, diesAtSeconds }]; Infinity if never.
+ */
+function minimumSeconds(size, mirrors) {
+  let live = mirrors.filter((mirror) => mirror.bytesPerSecond > 0 && mirror.diesAtSeconds > 0);
+  let now = 0;
+  let remaining = size;
+  while (live.length > 0) {
+    const rate = live.reduce((sum, mirror) => sum + mirror.bytesPerSecond, 0);
+    const nextDeath = Math.min(...live.map((mirror) => mirror.diesAtSeconds));
+    if (now + remaining / rate <= nextDeath) return now + remaining / rate;
+    remaining -= rate * (nextDeath - now);
+    now = nextDeath;
+    live = live.filter((mirror) => mirror.diesAtSeconds > now);
+  }
+  return Infinity;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One tool run
+
+/** Polls the peak resident set (VmHWM) of a process until stopped. */
+function pollPeakRss(pid) {
+  let peak = 0;
+  const read = () => {
+    try {
+      const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (match) peak = Math.max(peak, Number(match[1]) * 1024);
+    } catch {
+      // The process is gone.
+    }
+  };
+  const timer = setInterval(read, RSS_POLL_MS);
+  read();
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+/** Keeps only the last `limit` characters of a stream (tools can be chatty). */
+function tail(stream, limit) {
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    text = (text + chunk).slice(-limit);
+  });
+  return () => text;
+}
+
+/** Runs one tool against fresh mirrors of `profile`; returns its measured result. */
+async function runTool(profile, toolId, artifact) {
+  const tool = TOOLS[toolId];
+  const runDir = fs.mkdtempSync(path.join(workDir, `${profile.id}-${toolId}-`));
+  const outputPath = path.join(runDir, 'out.bin');
+  const rssFile = path.join(runDir, 'peak-rss');
+  const mirrors = await Promise.all(profile.mirrors.map((spec) => startMirrorProcess(spec, artifact.path)));
+  try {
+    const urls = mirrors.map((mirror) => mirror.url);
+    const [file, args] = tool.command({ urls, outputPath, sha256: artifact.sha256 });
+    const startedAtMs = Date.now();
+    const started = process.hrtime.bigint();
+    for (const mirror of mirrors) mirror.arm();
+    const child = track(
+      spawn(file, args, { cwd: runDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_PEAK_RSS_FILE: rssFile } }),
+      { group: true },
+    );
+    const stopRssPolling = pollPeakRss(child.pid);
+    const stdout = tail(child.stdout, 1 << 20);
+    const stderr = tail(child.stderr, 4096);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.kill(-child.pid, 'SIGKILL');
+    }, RUN_TIMEOUT_MS);
+    const { code, signal } = await new Promise((resolve) => {
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      child.once('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    clearTimeout(timer);
+    let peakRssBytes = stopRssPolling();
+    if (fs.existsSync(rssFile)) peakRssBytes = Math.max(peakRssBytes, Number(fs.readFileSync(rssFile, 'utf8')));
+
+    const served = await Promise.all(mirrors.map((mirror) => mirror.stats()));
+    const limitMirrors = mirrors.map((mirror) => ({
+      bytesPerSecond: mirror.spec.bytesPerSecond,
+      diesAtSeconds:
+        mirror.diedAt !== undefined ? (mirror.diedAt - startedAtMs) / 1000 : mirror.spec.dieAfterMs !== undefined ? mirror.spec.dieAfterMs / 1000 : Infinity,
+    }));
+    const minimum = minimumSeconds(SIZE_BYTES, limitMirrors);
+    const outputExists = fs.existsSync(outputPath);
+    const outputSha256 = outputExists ? await sha256File(outputPath) : undefined;
+    const integrity = !outputExists ? 'MISSING' : outputSha256 === artifact.sha256 ? 'ok' : 'CORRUPT';
+    const result = {
+      tool: toolId,
+      exitCode: code,
+      signal,
+      timedOut,
+      seconds: round(seconds, 3),
+      megabytesPerSecond: timedOut || integrity === 'MISSING' ? null : round(SIZE_BYTES / MB / seconds, 1),
+      minimumSeconds: Number.isFinite(minimum) ? round(minimum, 3) : null,
+      ratio: Number.isFinite(minimum) && integrity === 'ok' ? round(minimum / seconds, 3) : null,
+      integrity,
+      peakRssBytes: peakRssBytes || null,
+      mirrors: served.map((stats, i) => ({
+        url: mirrors[i].url,
+        bytesPerSecond: mirrors[i].spec.bytesPerSecond,
+        bytesServed: stats.bytesServed,
+        requests: stats.requests,
+        connections: stats.socketsAccepted,
+        peakOpenConnections: stats.peakOpenSockets,
+        diedAfterSeconds: mirrors[i].diedAt !== undefined ? round((mirrors[i].diedAt - startedAtMs) / 1000, 2) : undefined,
+      })),
+      stderrTail: stderr().trim().slice(-600) || undefined,
+    };
+    if (toolId === 'ours') result.report = parseLastJsonObject(stdout());
+    return result;
+  } finally {
+    for (const mirror of mirrors) mirror.stop();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** Our CLI prints one JSON object with --json; take the last line that parses as one. */
+function parseLastJsonObject(text) {
+  const lines = text.trim().split('\n').reverse();
+  for (const line of lines) {
+    if (!line.trim().startsWith('{')) continue;
+    try {
+      return JSON.parse(line);
+    } catch {
+      // Not the report line.
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+function round(value, digits) {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+function listFromEnv(name, fallback) {
+  return (process.env[name] || fallback)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function commandExists(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+function versionOf(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return result.status === 0 ? (result.stdout || result.stderr).split('\n')[0].trim() : undefined;
+}
+
+/** What the tool's result says beyond the numbers: failures, and our own source verdicts. */
+function noteFor(result) {
+  const notes = [];
+  if (result.skipped) return result.skipped;
+  if (result.timedOut) notes.push(`TIMEOUT after ${RUN_TIMEOUT_MS / 1000} s`);
+  if (result.exitCode !== 0 && !result.timedOut) notes.push(`exit ${result.exitCode ?? result.signal}`);
+  if (result.report?.sources) {
+    const unusual = result.report.sources.filter((source) => !['active', 'standby'].includes(source.state));
+    for (const source of unusual) notes.push(`${portOf(source.url)}:${source.state}${source.strikes ? `(${source.strikes} strikes)` : ''}`);
+  } else if (result.tool === 'ours') notes.push('no JSON report');
+  if (result.exitCode !== 0 && result.stderrTail) notes.push(result.stderrTail.split('\n').pop().slice(0, 80));
+  return notes.join('; ');
+}
+
+function portOf(url) {
+  try {
+    return new URL(url).port;
+  } catch {
+    return url;
+  }
+}
+
+function printProfile(profile, results) {
+  const rows = [['tool', 'seconds', 'MB/s', 'ratio', 'sha256', 'peak RSS', 'MB served per mirror', 'note']];
+  for (const result of results) {
+    if (result.skipped) {
+      rows.push([result.tool, '-', '-', '-', '-', '-', '-', result.skipped]);
+      continue;
+    }
+    rows.push([
+      result.tool,
+      result.seconds.toFixed(2),
+      result.megabytesPerSecond === null ? '-' : result.megabytesPerSecond.toFixed(1),
+      result.ratio === null ? (result.relativeToAria2c !== undefined ? `${result.relativeToAria2c.toFixed(2)}×aria2c` : 'n/a') : result.ratio.toFixed(3),
+      result.integrity,
+      result.peakRssBytes ? `${(result.peakRssBytes / MIB).toFixed(0)} MiB` : '?',
+      result.mirrors.map((mirror) => (mirror.bytesServed / MB).toFixed(0)).join('/'),
+      noteFor(result),
+    ]);
+  }
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => String(row[column]).length)));
+  const caps = profile.mirrors.map((mirror) => (mirror.bytesPerSecond ? `${mirror.bytesPerSecond / MB}` : '∞')).join('/');
+  console.log(`\nProfile ${profile.id}: ${profile.title}`);
+  console.log(`  ${(SIZE_BYTES / MIB).toFixed(0)} MiB, caps ${caps} MB/s${results[0]?.minimumSeconds ? `, T_min ${results.find((r) => r.minimumSeconds)?.minimumSeconds.toFixed(2)} s` : ''}; ratio = T_min / T`);
+  for (const row of rows) console.log('  ' + row.map((cell, column) => String(cell).padEnd(widths[column])).join('  '));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const unknownProfiles = PROFILE_IDS.filter((id) => !PROFILES[id]);
+  const unknownTools = TOOL_IDS.filter((id) => !TOOLS[id]);
+  if (unknownProfiles.length || unknownTools.length) {
+    console.error(`bench: unknown profile(s) ${unknownProfiles.join(',') || '-'}, tool(s) ${unknownTools.join(',') || '-'}`);
+    process.exit(2);
+  }
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'af-bench-'));
+  const artifact = { path: path.join(workDir, 'artifact.bin') };
+  const generationStarted = Date.now();
+  artifact.sha256 = await writeArtifactFile(artifact.path, SIZE_BYTES, 'bench');
+  console.log(`bench: ${(SIZE_BYTES / MIB).toFixed(0)} MiB artifact in ${((Date.now() - generationStarted) / 1000).toFixed(1)} s, sha256 ${artifact.sha256}`);
+
+  const report = {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    sizeBytes: SIZE_BYTES,
+    sha256: artifact.sha256,
+    toolVersions: {
+      aria2c: commandExists('aria2c') ? versionOf('aria2c', ['--version']) : undefined,
+      axel: commandExists('axel') ? versionOf('axel', ['--version']) : undefined,
+      curl: commandExists('curl') ? versionOf('curl', ['--version']) : undefined,
+    },
+    profiles: [],
+  };
+
+  for (const id of PROFILE_IDS) {
+    const profile = { id, ...PROFILES[id] };
+    const results = [];
+    for (const toolId of profile.tools || TOOL_IDS) {
+      const tool = TOOLS[toolId];
+      if (!tool.available()) {
+        results.push({ tool: toolId, skipped: tool.missingNote || `${toolId} not installed` });
+        continue;
+      }
+      process.stdout.write(`bench: profile ${id}, ${toolId}… `);
+      const result = await runTool(profile, toolId, artifact);
+      console.log(`${result.seconds.toFixed(2)} s, ${result.integrity}`);
+      results.push(result);
+    }
+    const aria2 = results.find((result) => result.tool === 'aria2c' && result.integrity === 'ok');
+    if (aria2) {
+      for (const result of results) if (result.seconds && result.integrity === 'ok') result.relativeToAria2c = round(aria2.seconds / result.seconds, 3);
+    }
+    printProfile(profile, results);
+    const summary = { profile: id, title: profile.title, sizeBytes: SIZE_BYTES, mirrors: profile.mirrors, results };
+    console.log('BENCH_JSON ' + JSON.stringify(summary));
+    report.profiles.push(summary);
+  }
+
+  report.finishedAt = new Date().toISOString();
+  fs.mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
+  fs.writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nbench: wrote ${path.relative(ROOT, RESULTS_FILE)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error('bench failed:', error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,77 @@
+import * as assert from 'node:assert/strict';
+import type { DownloadRecord } from '../../src/model/downloadRecord';
+import { downloadRow, piecesRow, segmentRow, sourceRow, sourcesInRankOrder } from '../../src/model/downloadRows';
+import { throughputSummary } from '../../src/model/throughputSummary';
+import { sampleRequest, sampleSnapshot, sampleSource } from './fixtures';
+
+function running(): DownloadRecord {
+  return { id: 'a', request: sampleRequest(), status: 'downloading', addedAt: 0, snapshot: sampleSnapshot('a') };
+}
+
+describe('tree rows', () => {
+  it('shows a running download with percent, throughput and ETA, and a stable aria-label prefix', () => {
+    const row = downloadRow(running());
+    assert.equal(row.label, 'model.bin');
+    assert.equal(row.description, '42% · 73.2 MB/s · ETA 1m 05s');
+    assert.equal(row.ariaLabel, 'Download model.bin, downloading, 42 percent');
+    assert.equal(row.icon?.id, 'cloud-download');
+    assert.equal(row.contextValue, 'download+running+pausable+cancellable');
+  });
+
+  it('names a download from the request before the first snapshot', () => {
+    const row = downloadRow({ id: 'a', request: sampleRequest('data.iso'), status: 'starting', addedAt: 0 });
+    assert.equal(row.label, 'data.iso');
+    assert.ok(row.ariaLabel.startsWith('Download data.iso, starting'));
+  });
+
+  it('shows why an interrupted download stopped', () => {
+    const record = { ...running(), status: 'interrupted' as const, error: { code: 'E_INTERRUPTED', message: 'the engine worker stopped' } };
+    assert.match(downloadRow(record).description ?? '', /interrupted · the engine worker stopped/);
+  });
+
+  it('shows a source with rank, state, speed, latency, share and strikes; the tooltip says why', () => {
+    const row = sourceRow(sampleSource({ strikes: 2, state: 'slow', reason: 'slow: 0.4 MB/s, a quarter of the median' }));
+    assert.equal(row.label, '#1 mirror-a.test:8080');
+    assert.equal(row.description, 'slow · 38.2 MB/s · 12 ms · 41% of bytes · 2 strikes');
+    assert.ok(row.tooltip.startsWith('slow: slow: 0.4 MB/s, a quarter of the median'));
+    assert.equal(row.ariaLabel, 'Source mirror-a.test:8080, slow, rank 1');
+  });
+
+  it('names the route of a proxied source and leaves unranked sources unnumbered', () => {
+    const row = sourceRow(sampleSource({ route: 'http://proxy.test:3128', rank: 0, state: 'banned' }));
+    assert.equal(row.label, '– mirror-a.test:8080 via proxy.test:3128');
+    assert.equal(row.icon?.id, 'error');
+  });
+
+  it('orders sources by rank with unranked ones last', () => {
+    const ordered = sourcesInRankOrder([sampleSource({ id: 1, rank: 0 }), sampleSource({ id: 2, rank: 2 }), sampleSource({ id: 3, rank: 1 })]);
+    assert.deepEqual(ordered.map((source) => source.id), [3, 2, 1]);
+  });
+
+  it('shows a segment with its byte range, source and progress', () => {
+    const row = segmentRow({ id: 7, sourceId: 0, start: 0, end: 4_000_000, cursor: 1_000_000, racing: true }, [sampleSource()]);
+    assert.equal(row.label, '0 B – 4.0 MB');
+    assert.equal(row.description, 'mirror-a.test:8080 · 25% · racing');
+    assert.equal(row.ariaLabel, 'Segment 0 to 4000000 from mirror-a.test:8080, 25 percent');
+  });
+
+  it('summarises pieces as verified / total', () => {
+    assert.equal(piecesRow(running()).description, '40 / 96 verified');
+  });
+});
+
+describe('status bar summary', () => {
+  it('shows total throughput and the number of active downloads', () => {
+    const summary = throughputSummary({ bytesPerSecond: 73_200_000, active: 2 });
+    assert.deepEqual(summary, {
+      visible: true,
+      text: '$(cloud-download) 73.2 MB/s · 2 active',
+      tooltip: 'Artifact Fetch: 2 downloads active — click to show them',
+      ariaLabel: 'Artifact Fetch: 73.2 megabytes per second, 2 downloads active',
+    });
+  });
+
+  it('hides when idle', () => {
+    assert.equal(throughputSummary({ bytesPerSecond: 0, active: 0 }).visible, false);
+  });
+});

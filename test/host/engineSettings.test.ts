@@ -1,0 +1,32 @@
+import * as assert from 'node:assert/strict';
+import { jobTuning, readEngineSettings } from '../../src/config/engineSettings';
+
+describe('engine settings', () => {
+  it('uses the defaults when nothing is set', () => {
+    const settings = readEngineSettings(() => undefined);
+    assert.deepEqual(settings, { connectionsPerSource: 4, maxSources: 6 });
+    assert.deepEqual(jobTuning(settings), { connectionsPerSource: 4, maxActiveSources: 6 });
+  });
+
+  it('converts units and clamps to the documented ranges', () => {
+    const values: Record<string, unknown> = {
+      connectionsPerSource: 99, maxSources: 0, pieceSize: '4 MiB', speedLimit: 12.5, minSourceSpeed: 64,
+      rankingWeights: { throughput: 2, cost: -1, bogus: 5 }, location: 'DE',
+    };
+    const tuning = jobTuning(readEngineSettings((key) => values[key]));
+    assert.deepEqual(tuning, {
+      connectionsPerSource: 16,
+      maxActiveSources: 1,
+      pieceSize: 4 * 1024 * 1024,
+      limitBytesPerSecond: 12_500_000,
+      minSourceSpeed: 64_000,
+      rankingWeights: { throughput: 2 },
+      location: 'de',
+    });
+  });
+
+  it('lets the engine choose the piece size for "auto" and unknown values', () => {
+    assert.equal(readEngineSettings((key) => (key === 'pieceSize' ? 'auto' : undefined)).pieceSize, undefined);
+    assert.equal(readEngineSettings((key) => (key === 'pieceSize' ? '3 MiB' : undefined)).pieceSize, undefined);
+  });
+});
