@@ -113,6 +113,10 @@ function buildProgram(): Command {
   return program;
 }
 
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, '; ');
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -182,7 +186,8 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   process.off('SIGTERM', onSignal);
   if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   if (!result.ok) {
-    process.stderr.write(`artifact-fetch: ${result.error?.message ?? 'failed'} (${result.error?.code})\n`);
+    // One line on stderr; the per-source causes stay in --json (sources[].reason).
+    process.stderr.write(`artifact-fetch: ${oneLine(result.error?.message ?? 'failed')} (${result.error?.code})\n`);
     return exitCodeFor[(result.error?.code as ErrorCode) ?? ErrorCode.Internal] ?? 70;
   }
   if (!flags.json && !flags.quiet) {
@@ -205,7 +210,7 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : exitCodeFor[ErrorCode.BadArguments];
     }
     const failure = toFetchError(error);
-    process.stderr.write(`artifact-fetch: ${redactText(failure.message)} (${failure.code})\n`);
+    process.stderr.write(`artifact-fetch: ${oneLine(redactText(failure.message))} (${failure.code})\n`);
     return exitCodeFor[failure.code];
   }
 }

@@ -310,14 +310,21 @@ export class DownloadJob extends EventEmitter {
   /** Probes one source and admits it once it is shown to hold the reference's bytes. */
   private async admit(source: SourceRuntime): Promise<void> {
     let probe: ProbeResult | undefined;
-    for (let attempt = 1; attempt <= 2 && !probe; attempt++) {
+    for (let attempt = 1; !probe; attempt++) {
       try {
         probe = await probeSource(this.transport, source, this.controller.signal);
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
-        if (failure.kind === 'transient' && attempt < 2) {
-          await sleep(retryDelay(attempt, failure.retryAfterMs, 5000), this.controller.signal);
+        // Another source may lead while the primary is retried.
+        if (source.id === 0) this.notePrimaryFailed();
+        if (failure.kind === 'transient' && attempt < MAX_ATTEMPTS_WITHOUT_PROGRESS) {
+          const delay = retryDelay(attempt, failure.retryAfterMs, this.msLeft());
+          source.setState('probing', `probe failed: ${failure.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+          this.log('retry', source.reason, source);
+          this.wake();
+          await sleep(delay, this.controller.signal);
+          if (this.isOver()) return;
           continue;
         }
         this.exclude(source, `probe failed: ${failure.message}`);
@@ -325,7 +332,7 @@ export class DownloadJob extends EventEmitter {
         return;
       }
     }
-    if (!probe || this.isOver()) return;
+    if (this.isOver()) return;
     source.latencyMs = probe.latencyMs;
     source.size = probe.size;
     source.validator = probe.strongEtag;
@@ -333,11 +340,22 @@ export class DownloadJob extends EventEmitter {
     if (probe.finalUrl !== source.spec.url) source.effectiveUrl = probe.finalUrl;
     this.log('probe', `${probe.size} bytes, ${probe.acceptsRanges ? 'ranges' : 'no ranges'}, ${probe.latencyMs} ms to first byte`, source);
 
-    if (!this.reference && (source.id === 0 || this.sources[0].state === 'excluded')) {
-      await this.becomeReference(source, probe);
+    const trustedSize = this.options.expected?.size;
+    if (trustedSize !== undefined && probe.size !== trustedSize) {
+      source.contradictsTrust = true;
+      this.exclude(source, `size ${probe.size} differs from the trusted size ${trustedSize}`);
+      if (source.id === 0) this.notePrimaryFailed();
+      this.maybeElectReference();
       return;
     }
-    await Promise.race([this.referenceReady, this.finished]);
+    // The primary leads; if its probe fails, the first healthy source leads instead.
+    while (!this.reference && !this.isOver()) {
+      if (source.id === 0 || this.primaryProbeFailed) {
+        await this.becomeReference(source, probe);
+        return;
+      }
+      await Promise.race([this.referenceReady, this.finished, this.primaryFailed]);
+    }
     if (this.isOver() || !this.reference) return;
     const mismatch = await this.identityMismatch(source, probe);
     if (this.isOver()) return;
@@ -356,17 +374,20 @@ export class DownloadJob extends EventEmitter {
     // Otherwise the next source whose probe succeeds becomes the reference (see admit()).
   }
 
+  private primaryProbeFailed = false;
+  private markPrimaryFailed!: () => void;
+  private readonly primaryFailed = new Promise<void>((resolve) => { this.markPrimaryFailed = resolve; });
+
+  private notePrimaryFailed(): void {
+    this.primaryProbeFailed = true;
+    this.markPrimaryFailed();
+  }
+
   /** The reference (primary, or the first healthy source when the primary failed) fixes the layout. */
   private async becomeReference(source: SourceRuntime, probe: ProbeResult): Promise<void> {
     this.reference = source;
     this.referenceProbe = probe;
     const expected = this.options.expected ?? {};
-    if (expected.size !== undefined && expected.size !== probe.size) {
-      this.exclude(source, `size ${probe.size} differs from the trusted size ${expected.size}`);
-      this.reference = undefined;
-      this.fail(new FetchError(ErrorCode.VerificationFailed, `verification failed: the source has ${probe.size} bytes but the manifest says ${expected.size}`));
-      return;
-    }
     this.headerSha256 = expected.sha256 ? undefined : sha256FromHeaders(probe.headers);
     if (this.options.useLinkHeaderMirrors !== false) this.addLinkHeaderMirrors(probe);
     try {
@@ -629,7 +650,9 @@ export class DownloadJob extends EventEmitter {
     for (const outcome of outcomes) {
       const length = pieces.pieceEnd(outcome.index) - pieces.pieceStart(outcome.index);
       if (outcome.kind === 'done') {
-        for (const id of outcome.senders) if (id >= 0) this.sources[id].bytes += length / outcome.senders.length;
+        // Each sender is credited what it actually fed (a continued piece has several).
+        const credit = outcome.credit ?? new Map(outcome.senders.map((id) => [id, length / outcome.senders.length]));
+        for (const [id, bytes] of credit) if (id >= 0) this.sources[id].bytes += bytes;
         this.journalDirty = true;
         continue;
       }
@@ -686,11 +709,14 @@ export class DownloadJob extends EventEmitter {
     const pieces = this.pieces!;
     const victim = racer.raced;
     if (!victim || pieces.isDone(index) || this.isOver()) return;
+    const start = pieces.pieceStart(index);
+    const end = pieces.pieceEnd(index);
+    // The victim gives back nothing of the raced piece when it is released: its channel would
+    // otherwise take the piece straight back and the racer could never commit.
+    victim.end = Math.min(victim.end, start);
     this.abortSegment(victim, 'lost the endgame race');
     await this.segmentRuns.get(victim.id);
     if (pieces.isDone(index) || this.isOver()) return;
-    const start = pieces.pieceStart(index);
-    const end = pieces.pieceEnd(index);
     for (const segment of this.planner!.active.values()) {
       if (!segment.racing && segment.cursor < end && segment.end > start) return;
     }
@@ -931,6 +957,9 @@ export class DownloadJob extends EventEmitter {
 
   private noSourceError(): FetchError {
     const causes = this.sources.map((s) => `${redactUrl(s.spec.url)}: ${s.reason}`);
+    if (this.sources.every((s) => s.contradictsTrust)) {
+      return new FetchError(ErrorCode.VerificationFailed, `verification failed: no source has the trusted content:\n  ${causes.join('\n  ')}`, { causes });
+    }
     return new FetchError(ErrorCode.NoUsableSource, `no usable source left:\n  ${causes.join('\n  ')}`, { causes });
   }
 

@@ -76,6 +76,15 @@ export function parseContentRange(value: string | string[] | undefined): { start
   return { start, end, total };
 }
 
+/**
+ * Drops a body we will not read. undici reports the destroy as an 'error' event (aborted): without
+ * a listener that would be an uncaught exception, so one is attached first.
+ */
+export function discardBody(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /** `scheme://host:port` of a URL, with the default port made explicit. */
 export function originOf(url: string): string {
   const parsed = new URL(url);
@@ -156,7 +165,7 @@ export class HttpTransport {
       const headersMs = Date.now() - sentAt;
       const { statusCode: status, headers: responseHeaders, body } = response;
       if (status >= 300 && status < 400 && status !== 304) {
-        body.destroy();
+        discardBody(body);
         const location = responseHeaders.location;
         if (Array.isArray(location) && new Set(location).size > 1) {
           throw new TransportError('permanent', `redirect with conflicting Location headers from ${redactUrl(current)}`, status);
@@ -182,7 +191,7 @@ export class HttpTransport {
     opts: { allowWhole?: boolean; expectedTotal?: number },
   ): RangeResponse {
     const fail = (kind: TransportFailureKind, message: string, retryAfterMs?: number): never => {
-      body.destroy();
+      discardBody(body);
       throw new TransportError(kind, message, status, retryAfterMs);
     };
     const where = redactUrl(url);

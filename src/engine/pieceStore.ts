@@ -18,13 +18,14 @@ interface PieceProgress {
   plain?: Hash;
   /** Bytes of the piece fed so far, from its start. */
   received: number;
-  senders: Set<number>;
+  /** Bytes each source fed into this piece. */
+  senders: Map<number, number>;
 }
 
 /** What happened when a piece completed. */
 export type PieceOutcome =
-  | { kind: 'done'; index: number; leaf: Buffer; senders: number[] }
-  | { kind: 'corrupt'; index: number; leaf: Buffer; senders: number[] };
+  | { kind: 'done'; index: number; leaf: Buffer; senders: number[]; credit?: Map<number, number> }
+  | { kind: 'corrupt'; index: number; leaf: Buffer; senders: number[]; credit?: Map<number, number> };
 
 export class PieceStore {
   readonly count: number;
@@ -119,7 +120,7 @@ export class PieceStore {
             hash: createHash('sha256').update(LEAF_PREFIX),
             plain: this.expectedPlain ? createHash('sha256') : undefined,
             received: 0,
-            senders: new Set(),
+            senders: new Map(),
           };
           this.progress.set(index, progress);
           this.states[index] = PIECE_IN_FLIGHT;
@@ -130,13 +131,15 @@ export class PieceStore {
         const part = take === chunk.length && used === 0 ? chunk : chunk.subarray(used, used + take);
         progress.hash.update(part);
         progress.plain?.update(part);
-        progress.senders.add(sourceId);
+        progress.senders.set(sourceId, (progress.senders.get(sourceId) ?? 0) + take);
         progress.received += take;
         position += take;
         used += take;
         if (position === pieceEnd) {
           this.progress.delete(index);
-          outcomes.push(this.finish(index, progress.hash.digest(), [...progress.senders], progress.plain?.digest()));
+          const outcome = this.finish(index, progress.hash.digest(), [...progress.senders.keys()], progress.plain?.digest());
+          outcome.credit = progress.senders;
+          outcomes.push(outcome);
         }
       }
     }

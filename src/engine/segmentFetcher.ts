@@ -7,7 +7,7 @@
  * and the next chunk is not read until that write finished (backpressure to the socket).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { TransportError, type HttpTransport } from './httpTransport';
+import { discardBody, TransportError, type HttpTransport } from './httpTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
@@ -49,7 +49,7 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
     expectedTotal: sink.size,
   });
   if (response.status === 200 && response.totalSize !== undefined && response.totalSize !== sink.size) {
-    response.body.destroy();
+    discardBody(response.body);
     throw new TransportError('changed', `the source now has ${response.totalSize} bytes, expected ${sink.size}`);
   }
   // Destroying a body we stopped reading emits 'error' (aborted): that is expected, not a crash.

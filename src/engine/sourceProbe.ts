@@ -4,7 +4,7 @@
  * a whole sample so the identity check needs no second request to the primary).
  */
 import type { HttpTransport } from './httpTransport';
-import { TransportError } from './httpTransport';
+import { discardBody, TransportError } from './httpTransport';
 import type { SourceRuntime } from './sourceRuntime';
 
 export interface ProbeResult {
@@ -34,7 +34,7 @@ export async function probeSource(transport: HttpTransport, source: SourceRuntim
   const acceptsRanges = response.status === 206;
   const size = response.totalSize;
   if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
-    response.body.destroy();
+    discardBody(response.body);
     throw new TransportError('permanent', 'the source does not state the file size (no Content-Range total or Content-Length)');
   }
   const sample = await readAtMost(response.body, Math.min(PROBE_SAMPLE_BYTES, size));
@@ -67,9 +67,10 @@ export async function fetchBlock(
 }
 
 /** Reads a body up to `limit` bytes, then destroys it (never buffers more than asked). */
-export async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number): Promise<Buffer> {
+export async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown }, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
+  body.on('error', () => undefined);
   try {
     for await (const chunk of body) {
       const take = Math.min(chunk.length, limit - total);

@@ -37,6 +37,8 @@ export class SourceRuntime {
   firstByteAt = 0;
   lastByteAt = 0;
   lastExploredAt = 0;
+  /** Excluded because it contradicts the trusted identity (size, content), not for a fault. */
+  contradictsTrust = false;
   /** Strong validator (ETag) seen by its probe. */
   validator?: string;
   size?: number;

@@ -99,7 +99,7 @@ describe('engine: the CLI (artifact-fetch get)', function () {
   // joins the causes with '\n  ', and runGet()/main() (src/cli/main.ts) print the message as is.
   // Fix: in the CLI, collapse the message to one line (e.g. message.replace(/\s*\n\s*/g, '; ')),
   // keeping the per-source causes in --json (result.sources[].reason).
-  it.skip('no usable source: exactly one line on stderr', async () => {
+  it('no usable source: exactly one line on stderr', async () => {
     const a = await fx.mirror({ body, path: '/artifact.bin' });
     const dir = await fx.tempDir();
     const output = path.join(dir, 'none.bin');
@@ -114,7 +114,7 @@ describe('engine: the CLI (artifact-fetch get)', function () {
   // on an undici body without an 'error' listener; undici emits RequestAbortedError on it.
   // Fix: `body.on('error', () => {})` before every body.destroy() of an unread body (validate's
   // fail and the redirect branch in getRange), or use body.dump().
-  it.skip('a mirror answering 503 to ranged work does not crash the CLI: exit 0, exact file', async () => {
+  it('a mirror answering 503 to ranged work does not crash the CLI: exit 0, exact file', async () => {
     const good = await fx.mirror({ body, bytesPerSecond: 2e6 });
     const busy = await fx.mirror({
       body,

@@ -93,7 +93,7 @@ describe('engine: stealing and the endgame', function () {
   // ~2× the file). Fix: before aborting the victim, shrink it to the piece start
   // (`victim.end = Math.min(victim.end, start)` with the racer's piece removed from the open
   // ranges), so release() gives nothing of the raced piece back and the commit goes through.
-  it.skip('endgame: a racer that finishes first wins its piece (the same piece is not fetched again and again)', async () => {
+  it('endgame: a racer that finishes first wins its piece (the same piece is not fetched again and again)', async () => {
     const PIECE = 64 * KiB;
     const size = 8 * MiB;
     const body = makeArtifact(size, 'pingpong');
@@ -119,7 +119,7 @@ describe('engine: stealing and the endgame', function () {
   // credited 512 KiB. Here a 50 KB/s mirror that sent ~100 KB is reported with ~1.5 MB (and
   // `share`/CLI --json inherit the error). Fix: count bytes per sender in PieceProgress
   // (Map<sourceId, bytes> instead of Set) and credit each sender what it actually fed.
-  it.skip('reports per-source kept bytes no larger than what each mirror actually sent', async () => {
+  it('reports per-source kept bytes no larger than what each mirror actually sent', async () => {
     const PIECE = 1 * MiB;
     const size = 8 * MiB;
     const body = makeArtifact(size, 'credit');
