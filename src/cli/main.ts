@@ -13,10 +13,7 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
-import { parseMetalink } from '../engine/metalink/metalinkParser';
-import { jobPartsFromMetalink } from '../engine/metalink/metalinkJob';
 import { parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
-import { ProgressView } from './progressView';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -127,6 +124,9 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   let expected: ExpectedIdentity = {};
   let output = flags.output;
   if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^https?:/i.test(urls[0])) {
+    // Loaded only here: the XML parser is not worth its start-up cost on ordinary runs.
+    const { parseMetalink } = await import('../engine/metalink/metalinkParser');
+    const { jobPartsFromMetalink } = await import('../engine/metalink/metalinkJob');
     const files = parseMetalink(await fs.readFile(urls[0], 'utf8').catch((error: Error) => {
       throw new FetchError(ErrorCode.BadArguments, `cannot read ${urls[0]}: ${error.message}`);
     }));
@@ -175,7 +175,7 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
     deadlineMs: flags.deadline ? parsePositiveInt('--deadline', flags.deadline, 10 ** 7) * 1000 : undefined,
   };
   const job = new DownloadJob(options);
-  const view = process.stderr.isTTY && !flags.quiet && !flags.json ? new ProgressView(job) : undefined;
+  const view = process.stderr.isTTY && !flags.quiet && !flags.json ? new (await import('./progressView')).ProgressView(job) : undefined;
   const onSignal = (): void => job.cancel(false);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

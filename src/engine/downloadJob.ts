@@ -96,6 +96,8 @@ export class DownloadJob extends EventEmitter {
   private wakers: Array<() => void> = [];
   private tickTimer?: NodeJS.Timeout;
   private lastReplanAt = 0;
+  /** Set when a source stopped or started working: the pattern is recomputed at the next tick. */
+  private replanSoon = false;
   private lastExploreAt = 0;
   private lastJournalAt = 0;
   private journalDirty = false;
@@ -477,6 +479,7 @@ export class DownloadJob extends EventEmitter {
     source.setState('excluded', reason);
     source.targetChannels = 0;
     source.rank = 0;
+    this.releaseReservations(source);
     this.log('excluded', reason, source);
     for (const segment of this.planner?.active.values() ?? []) {
       if (segment.sourceId === source.id) this.abortSegment(segment, reason);
@@ -693,6 +696,7 @@ export class DownloadJob extends EventEmitter {
     source.setState('banned', reason);
     source.targetChannels = 0;
     source.rank = 0;
+    this.releaseReservations(source);
     this.log('banned', reason, source);
     for (const segment of this.planner?.active.values() ?? []) {
       if (segment.sourceId === source.id) this.abortSegment(segment, `banned: ${reason}`);
@@ -762,6 +766,7 @@ export class DownloadJob extends EventEmitter {
     }
     source.attemptsWithoutProgress++;
     source.effectiveUrl = source.spec.url;
+    this.releaseReservations(source);
     if (source.attemptsWithoutProgress >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
       source.setState('dropped', `failed ${source.attemptsWithoutProgress} times in a row: ${error.message}`);
       source.targetChannels = 0;
@@ -775,6 +780,12 @@ export class DownloadJob extends EventEmitter {
     source.setState('waiting', `${error.message}; retrying in ${((source.backoffUntil - Date.now()) / 1000).toFixed(1)} s`);
     // Its other channels fail the same way at the same moment: log the first, not each.
     if (!alreadyWaiting) this.log('retry', source.reason, source);
+  }
+
+  /** A source stopped taking work (backoff, drop, ban, exclusion): nothing stays reserved for it. */
+  private releaseReservations(source: SourceRuntime): void {
+    this.planner?.clearReservations(source.id);
+    this.replanSoon = true;
   }
 
   private abortSegment(segment: Segment, reason: string): void {
@@ -841,7 +852,7 @@ export class DownloadJob extends EventEmitter {
     for (const source of this.sources) {
       if (source.state === 'waiting' && now >= source.backoffUntil) source.setState('active', 'retrying after backoff');
     }
-    if (now - this.lastReplanAt >= REPLAN_MS) this.replan(now);
+    if (this.replanSoon || now - this.lastReplanAt >= REPLAN_MS) this.replan(now);
     if (now - this.lastExploreAt >= EXPLORE_EVERY_MS) this.explore(now);
     if (this.journalDirty && now - this.lastJournalAt >= JOURNAL_EVERY_MS) void this.saveJournalNow();
     this.ensureChannels();
@@ -855,6 +866,7 @@ export class DownloadJob extends EventEmitter {
       const source = this.sources[segment.sourceId];
       this.abortSegment(segment, `stalled: no data for ${Math.round((now - segment.lastByteAt) / 1000)} s`);
       source.attemptsWithoutProgress++;
+      this.releaseReservations(source);
       if (source.attemptsWithoutProgress >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
         source.setState('dropped', `stalled ${source.attemptsWithoutProgress} times in a row`);
         source.targetChannels = 0;
@@ -874,6 +886,7 @@ export class DownloadJob extends EventEmitter {
       const rate = source.meter.rate(now);
       if (rate >= this.minSourceSpeed) continue;
       source.setState('slow', `below the minimum speed: ${formatRate(rate)} < ${formatRate(this.minSourceSpeed)}`);
+      this.releaseReservations(source);
       source.targetChannels = 0;
       source.backoffUntil = now + SLOW_BACKOFF_MS;
       source.activeSince = 0;
@@ -887,6 +900,7 @@ export class DownloadJob extends EventEmitter {
   /** Re-ranks sources, picks the active set and recomputes the allocation pattern. */
   private replan(now: number): void {
     this.lastReplanAt = now;
+    this.replanSoon = false;
     const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference));
     const rates = candidates.map((s) => s.meter.rate(now));
     const context = {
@@ -926,7 +940,8 @@ export class DownloadJob extends EventEmitter {
     const measured = candidates.filter((s) => s.targetChannels > 0 && s.meter.totalBytes > 0);
     const fallback = measured.length > 0 ? Math.min(...measured.map((s) => s.meter.rate(now))) : 1;
     for (const source of candidates) {
-      if (source.targetChannels === 0) continue;
+      // Only sources that can take work now get a place in the pattern (not those in backoff).
+      if (source.targetChannels === 0 || source.state !== 'active' || now < source.backoffUntil) continue;
       weightsBySource.set(source.id, source.meter.totalBytes > 0 ? Math.max(1, source.meter.rate(now)) : fallback);
     }
     this.pattern.recompute(weightsBySource);

@@ -70,9 +70,12 @@ export class SegmentPlanner {
     return this.open.length > 0;
   }
 
-  /** Drops all slot reservations (the pattern changed); slots are laid out again lazily. */
-  clearReservations(): void {
-    for (const range of this.open) range.tag = undefined;
+  /**
+   * Drops slot reservations (the pattern changed, or a source stopped working), so no bytes wait
+   * for a source that will not come; slots are laid out again lazily.
+   */
+  clearReservations(sourceId?: number): void {
+    for (const range of this.open) if (sourceId === undefined || range.tag === sourceId) range.tag = undefined;
     this.mergeOpen();
   }
 
