@@ -94,11 +94,8 @@ describe('engine: the CLI (artifact-fetch get)', function () {
     assert.equal(mirror.requests.length, 1);
   });
 
-  // BUG: E_NO_USABLE_SOURCE prints several lines on stderr (one per source), against main.ts's
-  // "maps every failure to one clear stderr line". noSourceError() (src/engine/downloadJob.ts)
-  // joins the causes with '\n  ', and runGet()/main() (src/cli/main.ts) print the message as is.
-  // Fix: in the CLI, collapse the message to one line (e.g. message.replace(/\s*\n\s*/g, '; ')),
-  // keeping the per-source causes in --json (result.sources[].reason).
+  // Regression: found by this suite, fixed in 18f8a8c. Before: the E_NO_USABLE_SOURCE message spanned
+  // one line per source on stderr (main.ts printed it as is).
   it('no usable source: exactly one line on stderr', async () => {
     const a = await fx.mirror({ body, path: '/artifact.bin' });
     const dir = await fx.tempDir();
@@ -108,12 +105,9 @@ describe('engine: the CLI (artifact-fetch get)', function () {
     assert.equal(lines(run.stderr).length, 1, `stderr:\n${run.stderr}`);
   });
 
-  // BUG: the CLI crashes (exit 1, "Unhandled 'error' event ... RequestAbortedError" with a stack)
-  // as soon as a mirror answers a ranged request with 503 (or any error status with an empty
-  // body). HttpTransport.validate()'s `fail` (src/engine/httpTransport.ts) calls body.destroy()
-  // on an undici body without an 'error' listener; undici emits RequestAbortedError on it.
-  // Fix: `body.on('error', () => {})` before every body.destroy() of an unread body (validate's
-  // fail and the redirect branch in getRange), or use body.dump().
+  // Regression: found by this suite, fixed in 18f8a8c. Before: the CLI died (exit 1, unhandled
+  // RequestAbortedError) on a 503 with an empty body: httpTransport destroyed unread bodies without an
+  // error listener.
   it('a mirror answering 503 to ranged work does not crash the CLI: exit 0, exact file', async () => {
     const good = await fx.mirror({ body, bytesPerSecond: 2e6 });
     const busy = await fx.mirror({

@@ -77,12 +77,8 @@ describe('engine: sources that break the rules', function () {
     });
   }
 
-  // BUG: any error response with an empty (or small) body crashes the process. HttpTransport.validate()
-  // (src/engine/httpTransport.ts, the `fail` helper) and the redirect branch of getRange() call
-  // `body.destroy()` on an undici body nobody listens to; undici's BodyReadable._destroy turns that
-  // into a RequestAbortedError emitted as 'error' → uncaught exception (the CLI dies with exit 1
-  // and a stack trace on the first 503/404/416 with Content-Length 0). Fix: attach a no-op 'error'
-  // listener before destroying (`body.on('error', () => {})`), or `body.dump()` instead.
+  // Regression: found by this suite, fixed in 18f8a8c. Before: an error status with an empty body raised
+  // an uncaught RequestAbortedError (httpTransport destroyed unread bodies without an error listener).
   it('503 with Retry-After: 1, twice, on ranged work: the source waits ~1 s, then completes the job', async () => {
     // A single mirror: the job can only finish through it, after honouring Retry-After.
     const mirror = await fx.mirror({
@@ -104,12 +100,8 @@ describe('engine: sources that break the rules', function () {
     assert.ok(events.some((e) => e.kind === 'retry' && /503/.test(e.message)));
   });
 
-  // BUG: a source whose probe is answered 503 + Retry-After twice is excluded for good, although it
-  // asked to be retried after 1 s. admit() (src/engine/downloadJob.ts) tries the probe only
-  // `attempt <= 2` times, so the second transient failure excludes the source; with a single
-  // mirror the job fails with E_NO_USABLE_SOURCE. Fix: keep retrying a transient probe failure
-  // (honouring Retry-After, capped by MAX_RETRY_WAIT_MS and the deadline) up to
-  // MAX_ATTEMPTS_WITHOUT_PROGRESS, like ranged work.
+  // Regression: found by this suite, fixed in 18f8a8c. Before: admit() gave a probe only 2 attempts, so
+  // two 503 + Retry-After excluded the only source.
   it('503 with Retry-After: 1 twice on the probe, then OK: the job completes after waiting ~1 s each time', async () => {
     const mirror = await fx.mirror({ body, statusScript: [{ status: 503, headers: { 'Retry-After': '1' }, times: 2 }] });
     const dir = await fx.tempDir();
@@ -125,9 +117,8 @@ describe('engine: sources that break the rules', function () {
     assert.ok(third.startedAt - second.startedAt >= 950);
   });
 
-  // BUG: same root cause as the 503 test above: the 404 probe's empty body is destroyed without an
-  // 'error' listener in HttpTransport.validate() (src/engine/httpTransport.ts), and undici's
-  // RequestAbortedError surfaces as an uncaught exception (the mocha run reports it; a CLI dies).
+  // Regression: found by this suite, fixed in 18f8a8c. Before: the 404 probe hit the same uncaught
+  // RequestAbortedError (unread body destroyed without an error listener).
   it('a mirror answering 404 is asked once (the probe) and excluded with the reason', async () => {
     const { good, bad, output } = await goodAndBad({ path: '/artifact.bin' });
     const { result, events } = await runJob(fx, { sources: [{ url: good.url }, { url: bad.urlFor('/missing.bin') }], outputPath: output, pieceSize: PIECE, expected: { sha256 } });
@@ -154,11 +145,8 @@ describe('engine: sources that break the rules', function () {
     assert.deepEqual(bad.requests.map((r) => r.range), [`bytes=0-${PROBE_BYTES - 1}`]);
   });
 
-  // BUG: a size that contradicts the trusted size fails with E_NO_USABLE_SOURCE (CLI exit 3), not
-  // E_VERIFICATION_FAILED (exit 4). becomeReference() (src/engine/downloadJob.ts) calls
-  // exclude(source) while `this.reference` is still set, so exclude → checkSourcesLeft() fails the
-  // job with NoUsableSource first; the following fail(VerificationFailed) is ignored (fail() keeps
-  // the first error). Fix: clear `this.reference` (or call fail(VerificationFailed)) before exclude().
+  // Regression: found by this suite, fixed in 18f8a8c. Before: a size contradicting the trusted size
+  // failed with E_NO_USABLE_SOURCE (exclude() ran checkSourcesLeft() before fail(VerificationFailed)).
   it('a primary with a different size than the trusted size fails the job with E_VERIFICATION_FAILED, nothing written', async () => {
     const mirror = await fx.mirror({ body });
     const dir = await fx.tempDir();

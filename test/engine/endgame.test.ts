@@ -83,16 +83,9 @@ describe('engine: stealing and the endgame', function () {
     assert.ok(workBytes(slow, PIECE) < PIECE, 'the slow mirror could not have delivered a whole piece');
   });
 
-  // BUG: an endgame racer that completes its piece first almost never wins it. commitRacedPiece
-  // (src/engine/downloadJob.ts) aborts the victim and awaits its run; runSegment's finally releases
-  // [cursor, end) back to the open ranges and wakes, and the victim's own channelLoop (which
-  // awaited the same promise first) immediately take()s that range again. The ownership check in
-  // commitRacedPiece then sees a running non-racing segment over the piece and returns without
-  // committing: the racer's whole piece is thrown away and the fast channel races again, over and
-  // over (the same piece is fetched from the fast mirror tens of times; the fast mirror serves
-  // ~2× the file). Fix: before aborting the victim, shrink it to the piece start
-  // (`victim.end = Math.min(victim.end, start)` with the racer's piece removed from the open
-  // ranges), so release() gives nothing of the raced piece back and the commit goes through.
+  // Regression: found by this suite, fixed in 18f8a8c. Before: a racer that finished first lost its
+  // piece: the victim's release() re-opened the piece and the victim's own channel took it straight back
+  // (endless re-races).
   it('endgame: a racer that finishes first wins its piece (the same piece is not fetched again and again)', async () => {
     const PIECE = 64 * KiB;
     const size = 8 * MiB;
@@ -113,12 +106,9 @@ describe('engine: stealing and the endgame', function () {
     assert.ok(workBytes(fast, PIECE) <= size + 8 * PIECE, `the fast mirror served ${workBytes(fast, PIECE)} bytes for a ${size}-byte file`);
   });
 
-  // BUG: per-source `bytes` in the result (and snapshots) over-credits slow sources. onPieces
-  // (src/engine/downloadJob.ts) adds `pieceLength / senders.length` to every sender of a done
-  // piece, so a mirror that sent the first 5 KB of a 1 MiB piece that another source finished is
-  // credited 512 KiB. Here a 50 KB/s mirror that sent ~100 KB is reported with ~1.5 MB (and
-  // `share`/CLI --json inherit the error). Fix: count bytes per sender in PieceProgress
-  // (Map<sourceId, bytes> instead of Set) and credit each sender what it actually fed.
+  // Regression: found by this suite, fixed in 18f8a8c. Before: onPieces credited pieceLength /
+  // senders.length to every sender of a continued piece (a slow mirror that sent 90 KB was credited 1.5
+  // MB).
   it('reports per-source kept bytes no larger than what each mirror actually sent', async () => {
     const PIECE = 1 * MiB;
     const size = 8 * MiB;
