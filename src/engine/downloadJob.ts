@@ -22,6 +22,7 @@ import { PartFile } from './partFile';
 import { PieceStore, type PieceOutcome } from './pieceStore';
 import { PrefixHasher } from './prefixHasher';
 import { repairFromSources, type RepairReport } from './pieceRepair';
+import { PieceAuditor } from './pieceAudit';
 import { RateLimiter } from './rateLimiter';
 import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
 import { redactText, redactUrl, registerSecret } from './security/redaction';
@@ -82,6 +83,8 @@ export class DownloadJob extends EventEmitter {
   private planner?: SegmentPlanner;
   private partFile?: PartFile;
   private prefixHasher?: PrefixHasher;
+  private auditor?: PieceAuditor;
+  private bytesAudited = 0;
   private lock?: TargetLock;
   private reference?: SourceRuntime;
   private referenceProbe?: ProbeResult;
@@ -517,6 +520,17 @@ export class DownloadJob extends EventEmitter {
       this.partFile = await PartFile.open(this.partPath, size, size);
     }
     this.prefixHasher = new PrefixHasher(this.pieces, this.partPath);
+    if (!this.pieces.checksEachPiece) {
+      this.auditor = new PieceAuditor({
+        pieces: this.pieces,
+        transport: this.transport,
+        sources: this.sources,
+        signal: this.controller.signal,
+        helpers: () => this.sources.filter((s) => s.state === 'active' && !s.noRange && s.size === size),
+        convict: (culprit, index) => this.quarantine(culprit, `sent corrupt data (piece ${index} disagreed with two other sources)`),
+        onFetched: (bytes) => { this.bytesAudited += bytes; this.bytesFetched += bytes; },
+      });
+    }
     this.planner.reset();
     this.prefixHasher.kick();
   }
@@ -652,11 +666,18 @@ export class DownloadJob extends EventEmitter {
     const pieces = this.pieces!;
     for (const outcome of outcomes) {
       const length = pieces.pieceEnd(outcome.index) - pieces.pieceStart(outcome.index);
+      if (outcome.kind === 'done' && !pieces.checksEachPiece && outcome.senders.some((id) => this.sources[id]?.state === 'banned')) {
+        // Nothing proves this piece, and a sender of it is convicted: it is fetched again.
+        pieces.markMissing(outcome.index);
+        this.planner!.addOpen(pieces.pieceStart(outcome.index), pieces.pieceEnd(outcome.index));
+        continue;
+      }
       if (outcome.kind === 'done') {
         // Each sender is credited what it actually fed (a continued piece has several).
         const credit = outcome.credit ?? new Map(outcome.senders.map((id) => [id, length / outcome.senders.length]));
         for (const [id, bytes] of credit) if (id >= 0) this.sources[id].bytes += bytes;
         this.journalDirty = true;
+        if (outcome.senders.length === 1 && outcome.senders[0] >= 0) this.auditor?.consider(outcome.index, outcome.senders[0]);
         continue;
       }
       this.onCorruptPiece(outcome.index, outcome.senders);
@@ -702,6 +723,33 @@ export class DownloadJob extends EventEmitter {
       if (segment.sourceId === source.id) this.abortSegment(segment, `banned: ${reason}`);
     }
     this.checkSourcesLeft();
+  }
+
+  /**
+   * A majority convicted `culprit` while downloading: ban it, and take back every piece it
+   * delivered (none of them can be trusted), so they are fetched again from the others.
+   */
+  private quarantine(culprit: SourceRuntime, reason: string): void {
+    // Once every piece is done the final hash decides (and repair, if needed): no take-backs then.
+    if (culprit.state === 'banned' || this.isOver() || !this.pieces || this.pieces.complete) return;
+    this.ban(culprit, reason);
+    const pieces = this.pieces;
+    let taken = 0;
+    for (let index = 0; index < pieces.count; index++) {
+      if (!pieces.isDone(index) || !(pieces.senders[index] ?? []).includes(culprit.id)) continue;
+      culprit.bytes -= pieces.pieceEnd(index) - pieces.pieceStart(index);
+      pieces.markMissing(index);
+      this.planner!.addOpen(pieces.pieceStart(index), pieces.pieceEnd(index));
+      taken++;
+    }
+    culprit.bytes = Math.max(0, culprit.bytes);
+    if (taken > 0) {
+      this.log('repair', `${taken} pieces it delivered will be fetched again from other sources`, culprit);
+      void this.prefixHasher?.restart().then(() => this.prefixHasher?.kick());
+      this.journalDirty = true;
+      this.ensureChannels();
+      this.wake();
+    }
   }
 
   /**

@@ -35,7 +35,8 @@ export interface RepairReport {
   culprits: number[];
 }
 
-const PARALLEL_FETCHES = 6;
+/** Pieces re-checked at once when a culprit's pieces are fetched again. */
+const PARALLEL_FETCHES = 16;
 
 export async function repairFromSources(context: RepairContext): Promise<RepairReport> {
   const report: RepairReport = { ok: false, piecesFetched: 0, bytesFetched: 0, piecesReplaced: [], culprits: [] };
@@ -66,17 +67,32 @@ export async function repairFromSources(context: RepairContext): Promise<RepairR
   };
 
   const copiesAsked = new Map<number, number>();
+  const inFlight = new Map<number, number>();
+  let searching = true;
+  /** Seconds until `source` would deliver one more piece, given what it already has queued. */
+  const expectedSeconds = (source: SourceRuntime, bytes: number): number =>
+    ((inFlight.get(source.id) ?? 0) + 1) * bytes / Math.max(1, source.meter.rate() || source.meanBytesPerSecond()) + source.latencyMs / 1000;
   /** Another source's copy of the piece, from someone other than `exclude`. */
   const otherCopy = async (index: number, exclude: number[]): Promise<{ leaf: Buffer; data: Buffer; from: SourceRuntime } | undefined> => {
-    // Rotate among the other sources (fewest copies asked first): a check then tests the copier
-    // as well as the sender, which finds the culprit in about half the checks.
+    const bytes = pieces.pieceEnd(index) - pieces.pieceStart(index);
+    // While searching, rotate (fewest copies asked first): a check then tests the copier as well
+    // as the sender. Once the culprit is known, ask whoever will deliver soonest.
     const candidates = helpers()
       .filter((s) => !exclude.includes(s.id))
-      .sort((a, b) => (copiesAsked.get(a.id) ?? 0) - (copiesAsked.get(b.id) ?? 0) || b.meter.rate() - a.meter.rate());
+      .sort((a, b) =>
+        searching
+          ? (copiesAsked.get(a.id) ?? 0) - (copiesAsked.get(b.id) ?? 0) || b.meter.rate() - a.meter.rate()
+          : expectedSeconds(a, bytes) - expectedSeconds(b, bytes),
+      );
     for (const source of candidates) {
       copiesAsked.set(source.id, (copiesAsked.get(source.id) ?? 0) + 1);
-      const copy = await fetchLeaf(index, source);
-      if (copy) return { ...copy, from: source };
+      inFlight.set(source.id, (inFlight.get(source.id) ?? 0) + 1);
+      try {
+        const copy = await fetchLeaf(index, source);
+        if (copy) return { ...copy, from: source };
+      } finally {
+        inFlight.set(source.id, (inFlight.get(source.id) ?? 1) - 1);
+      }
     }
     return undefined;
   };
@@ -117,6 +133,7 @@ export async function repairFromSources(context: RepairContext): Promise<RepairR
   const convict = async (culprit: number, why: string): Promise<void> => {
     if (report.culprits.includes(culprit)) return;
     report.culprits.push(culprit);
+    searching = false;
     const source = context.sources[culprit];
     context.ban(source, `sent corrupt data (found by repair: ${why})`);
     // Pieces the search already settled need no second look.

@@ -116,6 +116,25 @@ describe('integrity during a download', function () {
     assert.ok(result.repair!.bytesFetched < SIZE * 0.6, `repair fetched ${result.repair!.bytesFetched} bytes`);
   });
 
+  it('with only a SHA-256: a mirror that corrupts often is convicted during the download by cross-source audits', async () => {
+    await serve(
+      { body, bytesPerSecond: 8e6 },
+      { body, bytesPerSecond: 8e6, corrupt: { everyBytes: 200_003 } },
+      { body, bytesPerSecond: 4e6 },
+      { body, bytesPerSecond: 2e6 },
+    );
+    const { result, events, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(body) }, pieceSize: PIECE });
+    assert.equal(result.ok, true, result.error?.message);
+    await assertFileIsArtifact(output);
+    assert.equal(result.sources[1].state, 'banned');
+    assert.match(result.sources[1].reason, /disagreed with two other sources/);
+    const conviction = events.find((e) => e.kind === 'banned' && e.sourceId === 1)!;
+    const finalRepair = events.find((e) => e.kind === 'repair' && /does not match/.test(e.message));
+    assert.ok(!finalRepair || finalRepair.at > conviction.at, 'convicted before the final hash');
+    assert.ok(!result.repair || result.repair.bytesFetched < SIZE * 0.1, 'little or nothing left for the final repair');
+    assert.equal(result.sources[1].bytes, 0, 'nothing it delivered was kept');
+  });
+
   it('a mirror with another version of the file is caught by its first piece and contributes nothing', async () => {
     const other = Buffer.from(body);
     // Same size, same first 64 KiB (so the probe sample agrees), different afterwards.

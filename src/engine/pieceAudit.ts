@@ -1,0 +1,81 @@
+/**
+ * Cross-source audits while downloading, for when no per-piece hash is trusted (a SHA-256 only, or
+ * nothing). A source's first pieces and a small share of the rest are fetched again from another
+ * source and their leaves compared; a disagreement is settled by a third source. The source in
+ * the minority is convicted at once, so a mirror that corrupts often is caught after a few
+ * pieces instead of at the final hash. Sparse corruption can slip through; the final SHA-256 and
+ * block-level repair catch it.
+ */
+import { leafHash } from './integrity/merkleTree';
+import type { HttpTransport } from './httpTransport';
+import type { PieceStore } from './pieceStore';
+import { fetchBlock } from './sourceProbe';
+import type { SourceRuntime } from './sourceRuntime';
+
+/** Pieces of every source audited first, then a share of the rest. */
+const FIRST_PIECES_AUDITED = 8;
+const AUDIT_SHARE = 0.02;
+const MAX_AUDITS_IN_FLIGHT = 4;
+
+export interface AuditContext {
+  pieces: PieceStore;
+  transport: HttpTransport;
+  sources: SourceRuntime[];
+  signal: AbortSignal;
+  /** The sources whose copies may be asked for (working, ranged, same size). */
+  helpers(): SourceRuntime[];
+  /** A majority showed `culprit` sent bad data for `index`. */
+  convict(culprit: SourceRuntime, index: number): void;
+  /** Bytes fetched by audits, for the report. */
+  onFetched(bytes: number): void;
+}
+
+export class PieceAuditor {
+  private readonly delivered = new Map<number, number>();
+  private inFlight = 0;
+
+  constructor(private readonly context: AuditContext, private readonly random = Math.random) {}
+
+  /** Called when a piece from a single sender is done; may start an audit of it. */
+  consider(index: number, senderId: number): void {
+    const count = (this.delivered.get(senderId) ?? 0) + 1;
+    this.delivered.set(senderId, count);
+    if (this.inFlight >= MAX_AUDITS_IN_FLIGHT) return;
+    if (count > FIRST_PIECES_AUDITED && this.random() >= AUDIT_SHARE) return;
+    const sender = this.context.sources[senderId];
+    if (!sender || this.context.helpers().filter((s) => s.id !== senderId).length === 0) return;
+    this.inFlight++;
+    void this.audit(index, sender).finally(() => { this.inFlight--; });
+  }
+
+  private async audit(index: number, sender: SourceRuntime): Promise<void> {
+    const { pieces } = this.context;
+    const recorded = pieces.leaves[index];
+    if (!recorded) return;
+    const second = await this.copyFrom(index, [sender.id]);
+    if (!second || second.leaf.equals(recorded) || this.context.signal.aborted) return;
+    const third = await this.copyFrom(index, [sender.id, second.from.id]);
+    if (!third || this.context.signal.aborted) return;
+    // The piece may have been replaced meanwhile; judge only what is still recorded.
+    if (!pieces.leaves[index]?.equals(recorded)) return;
+    if (third.leaf.equals(second.leaf)) this.context.convict(sender, index);
+    else if (third.leaf.equals(recorded)) this.context.convict(second.from, index);
+  }
+
+  private async copyFrom(index: number, exclude: number[]): Promise<{ leaf: Buffer; from: SourceRuntime } | undefined> {
+    const { pieces } = this.context;
+    const start = pieces.pieceStart(index);
+    const length = pieces.pieceEnd(index) - start;
+    const candidates = this.context.helpers().filter((s) => !exclude.includes(s.id)).sort((a, b) => b.meter.rate() - a.meter.rate());
+    for (const source of candidates) {
+      try {
+        const data = await fetchBlock(this.context.transport, source, start, length, pieces.size, this.context.signal);
+        this.context.onFetched(length);
+        return { leaf: leafHash(data), from: source };
+      } catch {
+        // try the next one
+      }
+    }
+    return undefined;
+  }
+}
