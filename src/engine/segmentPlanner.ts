@@ -169,16 +169,10 @@ export class SegmentPlanner {
    */
   steal(sourceId: number, now: number): Segment | undefined {
     const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
-    let victim: Segment | undefined;
-    let longest = 0;
-    for (const segment of this.active.values()) {
-      if (segment.racing) continue;
-      const firstKept = this.pieces.pieceEnd(this.pieces.pieceOf(segment.received));
-      if (firstKept >= segment.end) continue; // only the piece in progress is left
-      const left = this.expectedSecondsLeft(segment);
-      if (left > longest) { longest = left; victim = segment; }
-    }
+    // Only segments with more than the piece in progress left can be split.
+    const victim = this.slowestSegment((segment) => !segment.racing && this.pieces.pieceEnd(this.pieces.pieceOf(segment.received)) < segment.end);
     if (!victim) return undefined;
+    const longest = this.expectedSecondsLeft(victim);
     // Not worth a new request if the victim will be done before the thief's first byte arrives.
     if (longest * 1000 < this.rates.latencyMs(sourceId) * 2 + 50) return undefined;
     const victimRate = Math.max(1, this.rates.channelRate(victim.sourceId));
@@ -199,14 +193,9 @@ export class SegmentPlanner {
    */
   race(sourceId: number, now: number): Segment | undefined {
     const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
-    let victim: Segment | undefined;
-    let longest = 0;
-    for (const segment of this.active.values()) {
-      if (segment.racing || segment.racedBy || segment.sourceId === sourceId) continue;
-      const left = this.expectedSecondsLeft(segment);
-      if (left > longest) { longest = left; victim = segment; }
-    }
+    const victim = this.slowestSegment((segment) => !segment.racing && !segment.racedBy && segment.sourceId !== sourceId);
     if (!victim) return undefined;
+    const longest = this.expectedSecondsLeft(victim);
     const pieceIndex = this.pieces.pieceOf(victim.received >= victim.end ? victim.end - 1 : victim.received);
     const start = this.pieces.pieceStart(pieceIndex);
     const bytes = victim.end - start;
@@ -218,6 +207,21 @@ export class SegmentPlanner {
     racer.raced = victim;
     victim.racedBy = racer;
     return racer;
+  }
+
+  /** The running segment with the longest expected time left among those `eligible` accepts. */
+  private slowestSegment(eligible: (segment: Segment) => boolean): Segment | undefined {
+    let slowest: Segment | undefined;
+    let longest = 0;
+    for (const segment of this.active.values()) {
+      if (!eligible(segment)) continue;
+      const left = this.expectedSecondsLeft(segment);
+      if (left > longest) {
+        longest = left;
+        slowest = segment;
+      }
+    }
+    return slowest;
   }
 
   expectedSecondsLeft(segment: Segment): number {
