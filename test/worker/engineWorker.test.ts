@@ -93,7 +93,7 @@ describe('engine worker (real engine, loopback mirrors)', function () {
     // Wait past the engine's journal interval so some verified pieces are on disk.
     await snapshotWhere((snapshot) => snapshot.jobId === 'crash' && snapshot.piecesVerified > 0 && snapshot.bytesDone > 2 * 1024 * 1024);
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    const interrupted = waitFor<[string, { code: string }]>((listener) => { client.on('jobInterrupted', listener); return () => client.off('jobInterrupted', listener); });
+    const interrupted = waitFor<[string, { code: string }]>((listener) => { client.on('jobInterrupted', listener); return () => client.off('jobInterrupted', listener); }, () => true, 30_000);
     await workers[0].terminate();
     const [jobId, error] = await interrupted;
     assert.equal(jobId, 'crash');
