@@ -295,6 +295,10 @@ async function runTool(profile, toolId, artifact) {
         mirror.diedAt !== undefined ? (mirror.diedAt - startedAtMs) / 1000 : mirror.spec.dieAfterMs !== undefined ? mirror.spec.dieAfterMs / 1000 : Infinity,
     }));
     const minimum = minimumSeconds(SIZE_BYTES, limitMirrors);
+    // A corrupting mirror's bandwidth is no use to a tool that proves its bytes: the honest limit.
+    const honestMinimum = mirrors.some((mirror) => mirror.spec.corruptEvery)
+      ? minimumSeconds(SIZE_BYTES, limitMirrors.filter((_, i) => !mirrors[i].spec.corruptEvery))
+      : undefined;
     const outputExists = fs.existsSync(outputPath);
     const outputSha256 = outputExists ? await sha256File(outputPath) : undefined;
     const integrity = !outputExists ? 'MISSING' : outputSha256 === artifact.sha256 ? 'ok' : 'CORRUPT';
@@ -307,6 +311,7 @@ async function runTool(profile, toolId, artifact) {
       megabytesPerSecond: timedOut || integrity === 'MISSING' ? null : round(SIZE_BYTES / MB / seconds, 1),
       minimumSeconds: Number.isFinite(minimum) ? round(minimum, 3) : null,
       ratio: Number.isFinite(minimum) && integrity === 'ok' ? round(minimum / seconds, 3) : null,
+      honestRatio: honestMinimum !== undefined && Number.isFinite(honestMinimum) && integrity === 'ok' ? round(honestMinimum / seconds, 3) : undefined,
       integrity,
       peakRssBytes: peakRssBytes || null,
       mirrors: served.map((stats, i) => ({
@@ -393,10 +398,11 @@ function portOf(url) {
 }
 
 function profileRows(results) {
-  const rows = [['tool', 'seconds', 'MB/s', 'ratio', 'sha256', 'peak RSS', 'MB served per mirror', 'note']];
+  const honest = results.some((result) => result.honestRatio !== undefined);
+  const rows = [['tool', 'seconds', 'MB/s', 'ratio', ...(honest ? ['ratio (honest mirrors)'] : []), 'sha256', 'peak RSS', 'MB served per mirror', 'note']];
   for (const result of results) {
     if (result.skipped) {
-      rows.push([result.tool, '-', '-', '-', '-', '-', '-', result.skipped]);
+      rows.push([result.tool, ...rows[0].slice(1, -1).map(() => '-'), result.skipped]);
       continue;
     }
     rows.push([
@@ -404,6 +410,7 @@ function profileRows(results) {
       result.seconds.toFixed(2),
       result.megabytesPerSecond === null ? '-' : result.megabytesPerSecond.toFixed(1),
       result.ratio === null ? (result.relativeToAria2c !== undefined ? `${result.relativeToAria2c.toFixed(2)}×aria2c` : 'n/a') : result.ratio.toFixed(3),
+      ...(honest ? [result.honestRatio !== undefined ? result.honestRatio.toFixed(3) : 'n/a'] : []),
       result.integrity,
       result.peakRssBytes ? `${(result.peakRssBytes / MIB).toFixed(0)} MiB` : '?',
       result.mirrors.map((mirror) => (mirror.bytesServed / MB).toFixed(0)).join('/'),
