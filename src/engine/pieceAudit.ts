@@ -16,6 +16,8 @@ import type { SourceRuntime } from './sourceRuntime';
 const FIRST_PIECES_AUDITED = 8;
 const AUDIT_SHARE = 0.02;
 const MAX_AUDITS_IN_FLIGHT = 4;
+/** Audits waiting for a slot, at most (beyond that, later pieces are simply not audited). */
+const MAX_QUEUED = 64;
 
 export interface AuditContext {
   pieces: PieceStore;
@@ -32,20 +34,32 @@ export interface AuditContext {
 
 export class PieceAuditor {
   private readonly delivered = new Map<number, number>();
+  private readonly queue: Array<{ index: number; sender: SourceRuntime }> = [];
   private inFlight = 0;
 
   constructor(private readonly context: AuditContext, private readonly random = Math.random) {}
 
-  /** Called when a piece from a single sender is done; may start an audit of it. */
+  /** Called when a piece from a single sender is done; may queue an audit of it. */
   consider(index: number, senderId: number): void {
     const count = (this.delivered.get(senderId) ?? 0) + 1;
     this.delivered.set(senderId, count);
-    if (this.inFlight >= MAX_AUDITS_IN_FLIGHT) return;
     if (count > FIRST_PIECES_AUDITED && this.random() >= AUDIT_SHARE) return;
     const sender = this.context.sources[senderId];
-    if (!sender || this.context.helpers().filter((s) => s.id !== senderId).length === 0) return;
-    this.inFlight++;
-    void this.audit(index, sender).finally(() => { this.inFlight--; });
+    if (!sender || this.queue.length >= MAX_QUEUED) return;
+    this.queue.push({ index, sender });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_AUDITS_IN_FLIGHT && this.queue.length > 0 && !this.context.signal.aborted) {
+      const { index, sender } = this.queue.shift()!;
+      if (sender.state === 'banned' || this.context.helpers().every((s) => s.id === sender.id)) continue;
+      this.inFlight++;
+      void this.audit(index, sender).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
   }
 
   private async audit(index: number, sender: SourceRuntime): Promise<void> {
