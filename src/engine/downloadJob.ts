@@ -37,6 +37,8 @@ import { ThroughputMeter } from './throughputMeter';
 
 /** Scheduler tick. */
 const TICK_MS = 200;
+/** How long other sources wait for the primary's probe before one of them leads instead. */
+const PRIMARY_GRACE_MS = 1500;
 /** How often the pattern and ranking are recomputed. */
 const REPLAN_MS = 1000;
 /** A segment should last about this long on its channel (fast sources get large segments). */
@@ -98,6 +100,7 @@ export class DownloadJob extends EventEmitter {
   private readonly channelLoops = new Set<Promise<void>>();
   private wakers: Array<() => void> = [];
   private tickTimer?: NodeJS.Timeout;
+  private deadlineTimer?: NodeJS.Timeout;
   private lastReplanAt = 0;
   /** Set when a source stopped or started working: the pattern is recomputed at the next tick. */
   private replanSoon = false;
@@ -149,6 +152,12 @@ export class DownloadJob extends EventEmitter {
       this.validateOptions();
       await this.prepareTarget();
       this.checkFatal(); // cancelled before it started: nothing to fetch, only clean-up to do
+      if (this.options.deadlineMs) {
+        // Armed here, not in the tick: the deadline also holds while no source has answered yet.
+        this.deadlineTimer = setTimeout(() => {
+          this.fail(new FetchError(ErrorCode.Timeout, `the job did not finish within ${Math.round(this.options.deadlineMs! / 1000)} s`));
+        }, this.options.deadlineMs);
+      }
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
       for (const source of this.sources) void this.admit(source);
       await Promise.race([this.referenceReady, this.finished]);
@@ -360,7 +369,12 @@ export class DownloadJob extends EventEmitter {
         await this.becomeReference(source, probe);
         return;
       }
-      await Promise.race([this.referenceReady, this.finished, this.primaryFailed]);
+      await Promise.race([this.referenceReady, this.finished, this.primaryFailed, sleep(PRIMARY_GRACE_MS, this.controller.signal)]);
+      if (!this.reference && !this.isOver() && this.sources[0].state === 'probing') {
+        // The primary is slow to answer (a trickle): a healthy source leads; the primary joins later.
+        this.log('info', `the primary has not answered its probe within ${PRIMARY_GRACE_MS / 1000} s: another source leads`);
+        this.notePrimaryFailed();
+      }
     }
     if (this.isOver() || !this.reference) return;
     const mismatch = await this.identityMismatch(source, probe);
@@ -512,6 +526,10 @@ export class DownloadJob extends EventEmitter {
     const identity = this.journalIdentity();
     const { content, reason } = await loadJournal(this.journalPath, identity);
     const partExists = await fs.lstat(this.partPath).then(() => true, () => false);
+    if (this.referenceProbe?.unsatisfiable && !(content && partExists)) {
+      // A 416 can only confirm a complete local copy; it is never a reason to drop a partial.
+      throw new FetchError(ErrorCode.NoUsableSource, `416 range not satisfiable from ${redactUrl(this.reference!.spec.url)} (it states size ${size}); the local state was left as it is`);
+    }
     if (content && partExists) {
       this.partFile = await PartFile.open(this.partPath, size, 0);
       await this.rehashJournaledPieces(content.done, content.leaves);
@@ -891,10 +909,6 @@ export class DownloadJob extends EventEmitter {
   private tick(): void {
     if (this.isOver() || !this.planner) return;
     const now = Date.now();
-    if (this.options.deadlineMs && now - this.startedAt > this.options.deadlineMs) {
-      this.fail(new FetchError(ErrorCode.Timeout, `the job did not finish within ${Math.round(this.options.deadlineMs / 1000)} s`));
-      return;
-    }
     if (this.paused) return;
     this.dropStalledChannels(now);
     this.dropSlowSources(now);
@@ -940,6 +954,9 @@ export class DownloadJob extends EventEmitter {
       if (now - source.activeSince < SLOW_GRACE_MS) continue;
       const rate = source.meter.rate(now);
       if (rate >= this.minSourceSpeed) continue;
+      // Speed is relative: the last working source is never benched for being slow, it is all
+      // there is (a stalled channel of it is still retried by the stall rule).
+      if (!this.sources.some((other) => other !== source && other.state === 'active' && !other.noRange)) continue;
       source.setState('slow', `below the minimum speed: ${formatRate(rate)} < ${formatRate(this.minSourceSpeed)}`);
       this.releaseReservations(source);
       source.targetChannels = 0;
@@ -1144,6 +1161,7 @@ export class DownloadJob extends EventEmitter {
 
   private async cleanUp(): Promise<void> {
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     await this.prefixHasher?.close();
     this.controller.abort();
     await this.journalSaving;

@@ -30,6 +30,9 @@ export class TransportError extends Error {
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /** For a 416 with `Content-Range: bytes *\/N`: the size the server states. */
+    readonly unsatisfiedTotal?: number,
+    readonly headers?: Record<string, string | string[] | undefined>,
   ) {
     super(message);
     this.name = 'TransportError';
@@ -139,6 +142,7 @@ export class HttpTransport {
     const dispatcher = this.dispatcherFor(opts.proxy);
     const startedOnHttps = new URL(url).protocol === 'https:';
     let current = url;
+    const visited = [url];
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const parsed = new URL(current);
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
@@ -173,6 +177,11 @@ export class HttpTransport {
         const target = Array.isArray(location) ? location[0] : location;
         if (!target) throw new TransportError('permanent', `redirect ${status} without a Location header from ${redactUrl(current)}`, status);
         current = new URL(target, current).toString();
+        if (visited.includes(current)) {
+          const loop = [...visited.slice(visited.indexOf(current)), current].map((u) => new URL(u).pathname).join(' → ');
+          throw new TransportError('permanent', `redirect loop at ${redactUrl(url)}: ${loop}`, status);
+        }
+        visited.push(current);
         continue;
       }
       return this.validate(current, status, responseHeaders, body, start, endInclusive, headersMs, opts);
@@ -199,8 +208,10 @@ export class HttpTransport {
     if (status === 401 || status === 403) fail('permanent', `${status} access denied at ${where}`);
     if (status === 412) fail('changed', `the file changed on ${where} (412 precondition failed)`);
     if (status === 416) {
-      const range = parseContentRange(headers['content-range']?.toString().replace('bytes */', 'bytes 0-0/'));
-      fail('protocol', `416 range not satisfiable at ${where}${range?.total !== undefined ? ` (size ${range.total})` : ''}`);
+      const stated = /^bytes \*\/(\d+)$/.exec(String(headers['content-range'] ?? '').trim());
+      const total = stated ? Number(stated[1]) : undefined;
+      discardBody(body);
+      throw new TransportError('protocol', `416 range not satisfiable at ${where}${total !== undefined ? ` (it states size ${total})` : ''}`, status, undefined, total, headers);
     }
     if (status === 408 || status === 429 || status >= 500) {
       fail('transient', `${status} from ${where}`, parseRetryAfter(headers['retry-after']));

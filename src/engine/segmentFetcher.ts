@@ -42,12 +42,15 @@ export interface SegmentSink {
  */
 export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, segment: Segment): Promise<void> {
   const signal = segment.controller.signal;
-  const response = await sink.transport.getRange(source.effectiveUrl, segment.received, segment.end - 1, {
+  // A source that ignores Range is read from byte 0 and the bytes before the segment skipped.
+  const from = source.noRange ? 0 : segment.received;
+  const response = await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
     proxy: source.spec.proxy,
     signal,
-    allowWhole: source.noRange && segment.received === 0,
+    allowWhole: from === 0,
     expectedTotal: sink.size,
   });
+  let skip = segment.received - from;
   if (response.status === 200 && response.totalSize !== undefined && response.totalSize !== sink.size) {
     discardBody(response.body);
     throw new TransportError('changed', `the source now has ${response.totalSize} bytes, expected ${sink.size}`);
@@ -57,7 +60,15 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   const writer = segment.racing ? new RaceBuffer(sink, segment) : new CommitWriter(sink, segment, source.id);
   let failure: unknown;
   try {
-    await consumeBody(response.body, signal, async (chunk) => {
+    await consumeBody(response.body, signal, async (whole) => {
+      let chunk = whole;
+      if (skip > 0) {
+        // Bytes before the segment (done pieces) are dropped, never written.
+        const dropped = Math.min(skip, chunk.length);
+        skip -= dropped;
+        chunk = chunk.subarray(dropped);
+        if (chunk.length === 0) return false;
+      }
       const wanted = segment.end - segment.received;
       const piece = wanted < chunk.length ? chunk.subarray(0, Math.max(0, wanted)) : chunk;
       if (piece.length > 0) {

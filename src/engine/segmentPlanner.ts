@@ -94,9 +94,9 @@ export class SegmentPlanner {
   private takeOnce(sourceId: number, now: number, wholeOnly: boolean): Segment | undefined {
     if (this.open.length === 0) return undefined;
     if (wholeOnly) {
-      const first = this.open[0];
-      if (first.start !== 0) return undefined;
-      return this.cut(0, first.end, sourceId, now);
+      // A source without Range support streams from byte 0; the fetcher skips what lies before
+      // the first open byte, so it can fill any gap, also after a resume.
+      return this.cut(0, this.open[0].end - this.open[0].start, sourceId, now);
     }
     const openBytes = this.openBytes;
     let index = this.open.findIndex((r) => r.tag === sourceId);

@@ -18,18 +18,48 @@ export interface ProbeResult {
   sample: Buffer;
   finalUrl: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The source answered 416 with a stated size: it can confirm a complete local copy, no more. */
+  unsatisfiable?: boolean;
 }
 
 /** Bytes fetched by a probe: enough to compare copies, small enough to cost one round trip. */
 export const PROBE_SAMPLE_BYTES = 64 * 1024;
 
+/** A probe must deliver its headers and sample within this time, or it counts as failed (slow). */
+export const PROBE_BUDGET_MS = 8000;
+
 export async function probeSource(transport: HttpTransport, source: SourceRuntime, signal?: AbortSignal): Promise<ProbeResult> {
   const startedAt = Date.now();
-  const response = await transport.getRange(source.effectiveUrl, 0, PROBE_SAMPLE_BYTES - 1, {
-    proxy: source.spec.proxy,
-    signal,
-    allowWhole: true,
-  });
+  // A trickling source must not hold up the job: the whole probe has a time budget.
+  const budget = AbortSignal.timeout(PROBE_BUDGET_MS);
+  const probeSignal = signal ? AbortSignal.any([signal, budget]) : budget;
+  let response;
+  try {
+    response = await transport.getRange(source.effectiveUrl, 0, PROBE_SAMPLE_BYTES - 1, {
+      proxy: source.spec.proxy,
+      signal: probeSignal,
+      allowWhole: true,
+    });
+  } catch (error) {
+    if (error instanceof TransportError && error.status === 416 && error.unsatisfiedTotal !== undefined) {
+      // "bytes */N": nothing to send from where we asked, but the size is stated. The journal
+      // decides whether anything is missing (a complete local copy needs no body at all).
+      const etag = firstHeader(error.headers?.etag);
+      return {
+        size: error.unsatisfiedTotal,
+        strongEtag: etag && !etag.startsWith('W/') ? etag : undefined,
+        lastModified: firstHeader(error.headers?.['last-modified']),
+        acceptsRanges: true,
+        latencyMs: Date.now() - startedAt,
+        sample: Buffer.alloc(0),
+        finalUrl: source.effectiveUrl,
+        headers: error.headers ?? {},
+        unsatisfiable: true,
+      };
+    }
+    if (budget.aborted && !signal?.aborted) throw new TransportError('transient', `probe took longer than ${PROBE_BUDGET_MS / 1000} s`);
+    throw error;
+  }
   const latencyMs = Date.now() - startedAt;
   const acceptsRanges = response.status === 206;
   const size = response.totalSize;
@@ -37,7 +67,16 @@ export async function probeSource(transport: HttpTransport, source: SourceRuntim
     discardBody(response.body);
     throw new TransportError('permanent', 'the source does not state the file size (no Content-Range total or Content-Length)');
   }
-  const sample = await readAtMost(response.body, Math.min(PROBE_SAMPLE_BYTES, size));
+  let sample: Buffer;
+  try {
+    sample = await readAtMost(response.body, Math.min(PROBE_SAMPLE_BYTES, size));
+  } catch (error) {
+    if (budget.aborted && !signal?.aborted) throw new TransportError('transient', `probe sample took longer than ${PROBE_BUDGET_MS / 1000} s (a very slow source)`);
+    throw new TransportError('transient', `probe sample failed: ${(error as Error).message}`);
+  }
+  if (sample.length < Math.min(PROBE_SAMPLE_BYTES, size)) {
+    if (budget.aborted && !signal?.aborted) throw new TransportError('transient', `probe sample took longer than ${PROBE_BUDGET_MS / 1000} s (a very slow source)`);
+  }
   const etag = firstHeader(response.headers.etag);
   return {
     size,

@@ -114,13 +114,15 @@ describe('engine: SegmentPlanner', () => {
     assert.equal(planner.take(0, 0), undefined);
   });
 
-  it('a whole-only source (no Range support) gets a run from byte 0 only', () => {
+  it('a whole-only source (no Range support) gets the whole first open run (the fetcher streams from byte 0 and skips to it)', () => {
     const { planner } = setup(8 * P, [[0, 1]]);
     const whole = planner.take(3, 0, true);
     assert.deepEqual(span(whole), [0, 8 * P]);
     const { planner: other } = setup(8 * P, [[0, 1]]);
     other.take(0, 0); // [0, 2P) gone
-    assert.equal(other.take(3, 0, true), undefined);
+    const rest = other.take(3, 0, true);
+    assert.deepEqual(span(rest), [2 * P, 8 * P], 'the first open run, whole, not cut to a segment size');
+    assert.equal(other.take(3, 0, true), undefined, 'nothing open is left');
   });
 
   it('release returns exactly the uncommitted remainder [cursor, end)', () => {

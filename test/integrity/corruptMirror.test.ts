@@ -111,6 +111,15 @@ describe('integrity during a download', function () {
     const { result, output } = await run({ sources: mirrors.map((m) => ({ url: m.url })), expected: { sha256: sha256Hex(body) }, pieceSize: PIECE });
     assert.equal(result.ok, true, result.error?.message);
     await assertFileIsArtifact(output);
+    // Did it actually send a flipped byte (the last byte of every 1,000,003-byte block)?
+    const sentCorrupt = mirrors[1].requests.some((request) => {
+      const match = /bytes=(\d+)-/.exec(request.range ?? '');
+      if (!match || request.bytesSent === 0) return false;
+      const start = Number(match[1]);
+      const firstFlip = Math.ceil((start + 1) / 1_000_003) * 1_000_003 - 1;
+      return firstFlip < start + request.bytesSent;
+    });
+    if (!sentCorrupt) return; // it never sent a bad byte this time: nothing to convict
     // Convicted by audits or repair (banned), or already by the identity spot check (excluded).
     assert.ok(['banned', 'excluded'].includes(result.sources[1].state), result.sources[1].state);
     assert.equal(result.sources.filter((s) => s.state === 'banned' || s.state === 'excluded').length, 1, 'only the culprit is out');
