@@ -68,13 +68,20 @@ describe('integrity during a download', function () {
     assert.equal(result.root, root);
     await assertFileIsArtifact(output);
     const banned = result.sources[1];
+    for (const [i, source] of result.sources.entries()) if (i !== 1) assert.ok(source.state !== 'banned' && source.state !== 'excluded', source.state);
+    if (banned.state === 'excluded') {
+      // Now and then the identity spot check (a random block) lands on a flipped byte first.
+      assert.match(banned.reason, /differs from the primary/);
+      assert.equal(banned.bytes, 0);
+      assert.equal(bad.requests.length, 2, 'only the probe and the spot check reached it');
+      return;
+    }
     assert.equal(banned.state, 'banned');
     assert.match(banned.reason, /sent corrupt data for piece/);
     const banEvent = events.find((e) => e.kind === 'banned' && e.sourceId === 1)!;
     assert.ok(banEvent, 'a ban event names the mirror');
     const afterBan = bad.requests.filter((r) => r.startedAt > banEvent.at);
     assert.equal(afterBan.length, 0, 'no request reaches the mirror after its ban');
-    for (const [i, source] of result.sources.entries()) if (i !== 1) assert.equal(source.state === 'banned', false);
   });
 
   it('with only a SHA-256: repairs block by block, bans the culprit, and re-fetches under 10% when it carried little', async () => {
