@@ -33,10 +33,13 @@ import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
 import { DEFAULT_RANKING_WEIGHTS, scoreSource } from './sourceRanking';
 import { SourceRuntime } from './sourceRuntime';
 import { TargetLock } from './targetLock';
+import { writeStateFile } from './stateFile';
 import { ThroughputMeter } from './throughputMeter';
 
 /** Scheduler tick. */
 const TICK_MS = 200;
+/** Probes in flight at once. */
+const MAX_PARALLEL_PROBES = 8;
 /** How long other sources wait for the primary's probe before one of them leads instead. */
 const PRIMARY_GRACE_MS = 1500;
 /** How often the pattern and ranking are recomputed. */
@@ -131,7 +134,9 @@ export class DownloadJob extends EventEmitter {
     for (const headers of Object.values(options.originHeaders ?? {})) {
       for (const value of Object.values(headers)) registerSecret(value);
     }
-    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: Math.max(16, this.connectionsPerSource * 2) });
+    // One socket per channel, no more: probes, spot checks and audits queue behind segments, and
+    // segments reuse keep-alive sockets.
+    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource });
     this.sources = options.sources.map((spec, index) => new SourceRuntime(index, spec));
     const outputPath = path.resolve(options.outputPath ?? '.');
     this.stateDir = path.resolve(options.stateDir ?? path.join(path.dirname(outputPath), '.artifact-fetch'));
@@ -314,7 +319,11 @@ export class DownloadJob extends EventEmitter {
     }
     const parent = await fs.stat(path.dirname(outputPath)).catch(() => undefined);
     if (!parent?.isDirectory()) throw new FetchError(ErrorCode.Disk, `the folder ${path.dirname(outputPath)} does not exist`);
-    await fs.mkdir(this.stateDir, { recursive: true }).catch((error) => { throw toFetchError(error, ErrorCode.Disk); });
+    // Non-recursive when the parent exists: a recursive mkdir reports a read-only folder as ENOENT.
+    const stateParentExists = await fs.stat(path.dirname(this.stateDir)).then((st) => st.isDirectory(), () => false);
+    await fs.mkdir(this.stateDir, { recursive: !stateParentExists }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw toFetchError(error, ErrorCode.Disk);
+    });
     const stateStat = await fs.lstat(this.stateDir);
     if (!stateStat.isDirectory()) throw new FetchError(ErrorCode.UnsafePath, `state folder ${this.stateDir} is not a real folder`);
     this.lock = await TargetLock.acquire(this.lockPath, outputPath);
@@ -327,7 +336,7 @@ export class DownloadJob extends EventEmitter {
     let probe: ProbeResult | undefined;
     for (let attempt = 1; !probe; attempt++) {
       try {
-        probe = await probeSource(this.transport, source, this.controller.signal);
+        probe = await this.withProbeSlot(() => probeSource(this.transport, source, this.controller.signal));
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
@@ -385,6 +394,23 @@ export class DownloadJob extends EventEmitter {
     }
     this.join(source);
   }
+
+  /** Probes run at most MAX_PARALLEL_PROBES at a time, so many mirrors do not mean many sockets. */
+  private async withProbeSlot<T>(probe: () => Promise<T>): Promise<T> {
+    while (this.probesRunning >= MAX_PARALLEL_PROBES) {
+      await new Promise<void>((resolve) => this.probeWaiters.push(resolve));
+    }
+    this.probesRunning++;
+    try {
+      return await probe();
+    } finally {
+      this.probesRunning--;
+      this.probeWaiters.shift()?.();
+    }
+  }
+
+  private probesRunning = 0;
+  private readonly probeWaiters: Array<() => void> = [];
 
   private maybeElectReference(): void {
     if (this.reference) return;
@@ -1085,8 +1111,13 @@ export class DownloadJob extends EventEmitter {
     const expected = this.options.expected ?? {};
     let sha256 = await this.prefixHasher!.finish();
     const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
-    if (wantedSha && wantedSha !== sha256 && !pieces.checksEachPiece) sha256 = await this.repair(wantedSha, sha256);
-    const root = merkleRoot(pieces.leaves as Buffer[]).toString('hex');
+    const wantedRoot = expected.root?.toLowerCase();
+    const rootNow = (): string => merkleRoot(pieces.leaves as Buffer[]).toString('hex');
+    // One repair path for any whole-file commitment the bytes missed (a SHA-256, or a bare root).
+    if (!pieces.checksEachPiece && ((wantedSha && wantedSha !== sha256) || (wantedRoot && wantedRoot !== rootNow()))) {
+      sha256 = await this.repair(sha256, async (currentSha) => (!wantedSha || currentSha === wantedSha) && (!wantedRoot || rootNow() === wantedRoot));
+    }
+    const root = rootNow();
     this.resultSha256 = sha256;
     this.resultRoot = root;
     if (expected.root && expected.root.toLowerCase() !== root) {
@@ -1107,9 +1138,9 @@ export class DownloadJob extends EventEmitter {
   private repairReport?: RepairReport;
 
   /** The SHA-256 did not match: find the bad source and replace only its bad pieces. */
-  private async repair(wantedSha: string, gotSha: string): Promise<string> {
+  private async repair(gotSha: string, matches: (sha256: string) => Promise<boolean>): Promise<string> {
     this.setState('repairing');
-    this.log('repair', `SHA-256 ${gotSha.slice(0, 16)}… does not match; cross-checking pieces between sources`);
+    this.log('repair', `the file (SHA-256 ${gotSha.slice(0, 16)}…) does not match its trusted hash; cross-checking pieces between sources`);
     let current = gotSha;
     const report = await repairFromSources({
       pieces: this.pieces!,
@@ -1120,7 +1151,7 @@ export class DownloadJob extends EventEmitter {
       checkSha256: async () => {
         await this.prefixHasher!.restart();
         current = await this.prefixHasher!.finish();
-        return current === wantedSha;
+        return matches(current);
       },
       ban: (source, reason) => this.ban(source, reason),
       log: (message, source) => this.log('repair', message, source),
@@ -1145,7 +1176,9 @@ export class DownloadJob extends EventEmitter {
       sha256,
       leaves: this.pieces!.leaves.map((leaf) => leaf!.toString('hex')),
     };
-    await fs.writeFile(this.manifestPath, JSON.stringify(manifest, null, 2)).catch(() => undefined);
+    await writeStateFile(this.manifestPath, JSON.stringify(manifest, null, 2)).catch((error: Error) => {
+      this.log('info', `could not keep the manifest sidecar: ${error.message}`);
+    });
   }
 
   private async stopChannels(): Promise<void> {
@@ -1251,10 +1284,19 @@ export class DownloadJob extends EventEmitter {
   }
 }
 
+/** Waits `ms`, or less when `signal` aborts; leaves no listener behind either way. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    if (signal?.aborted) return resolve();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -62,7 +62,8 @@ export function toFetchError(error: unknown, fallback: ErrorCode = ErrorCode.Int
   const nodeCode = (error as NodeJS.ErrnoException | undefined)?.code;
   if (nodeCode === 'ENOSPC') return new FetchError(ErrorCode.Disk, 'disk full: no space left on the target device');
   if (nodeCode === 'EACCES' || nodeCode === 'EPERM') return new FetchError(ErrorCode.Disk, `permission denied: ${(error as Error).message}`);
-  if (nodeCode === 'ENOENT' || nodeCode === 'EROFS' || nodeCode === 'EISDIR' || nodeCode === 'ENOTDIR') {
+  if (nodeCode === 'EROFS') return new FetchError(ErrorCode.Disk, `read-only file system: ${(error as Error).message}`);
+  if (nodeCode === 'ENOENT' || nodeCode === 'EISDIR' || nodeCode === 'ENOTDIR') {
     return new FetchError(ErrorCode.Disk, `file system error: ${(error as Error).message}`);
   }
   const message = error instanceof Error ? error.message : String(error);

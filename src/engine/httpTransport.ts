@@ -88,6 +88,16 @@ export function discardBody(body: { on(event: 'error', listener: () => void): un
   body.destroy();
 }
 
+/**
+ * Ends a body we are done with so its keep-alive socket goes back to the pool: the rest (normally
+ * nothing: we ask for exact ranges) is drained up to a small limit, beyond which it is destroyed.
+ * Destroying instead would close the socket and cost a new connection (and TLS handshake).
+ */
+export async function finishBody(body: { dump(options?: { limit?: number }): Promise<void>; on(event: 'error', listener: () => void): unknown }): Promise<void> {
+  body.on('error', () => undefined);
+  await body.dump({ limit: 256 * 1024 }).catch(() => undefined);
+}
+
 /** `scheme://host:port` of a URL, with the default port made explicit. */
 export function originOf(url: string): string {
   const parsed = new URL(url);
@@ -114,7 +124,7 @@ export class HttpTransport {
     if (!dispatcher) {
       const common = {
         connections: this.options.connectionsPerOrigin ?? 16,
-        keepAliveTimeout: 10_000,
+        keepAliveTimeout: 4_000,
         headersTimeout: this.options.headersTimeoutMs ?? 15_000,
         bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
         connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
@@ -197,7 +207,7 @@ export class HttpTransport {
     start: number,
     endInclusive: number | undefined,
     headersMs: number,
-    opts: { allowWhole?: boolean; expectedTotal?: number },
+    opts: { allowWhole?: boolean; expectedTotal?: number; ifMatch?: string },
   ): RangeResponse {
     const fail = (kind: TransportFailureKind, message: string, retryAfterMs?: number): never => {
       discardBody(body);
@@ -233,6 +243,10 @@ export class HttpTransport {
     const wantedEnd = endInclusive ?? (range!.total !== undefined ? range!.total - 1 : range!.end);
     if (range!.start !== start || range!.end !== wantedEnd) {
       fail('protocol', `Content-Range ${range!.start}-${range!.end} does not match the requested ${start}-${wantedEnd} from ${where}`);
+    }
+    const etag = Array.isArray(headers.etag) ? headers.etag[0] : headers.etag;
+    if (opts.ifMatch && etag && !etag.startsWith('W/') && etag !== opts.ifMatch) {
+      fail('changed', `the file changed on ${where} (ETag ${etag}, expected ${opts.ifMatch})`);
     }
     if (opts.expectedTotal !== undefined && range!.total !== undefined && range!.total !== opts.expectedTotal) {
       fail('changed', `${where} now reports size ${range!.total}, expected ${opts.expectedTotal}`);

@@ -5,8 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { syncDirectory } from './partFile';
-import * as path from 'node:path';
+import { writeStateFile } from './stateFile';
 
 /** What a journal must match to be reused: same bytes, same piece layout, same commitment. */
 export interface JournalIdentity {
@@ -32,17 +31,7 @@ const FORMAT = 'artifact-fetch/journal@1';
 
 export async function saveJournal(file: string, content: JournalContent): Promise<void> {
   const body = JSON.stringify(content);
-  const text = JSON.stringify({ format: FORMAT, checksum: sha256(body), body });
-  const temp = `${file}.tmp`;
-  const handle = await fs.open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temp, file);
-  await syncDirectory(path.dirname(file));
+  await writeStateFile(file, JSON.stringify({ format: FORMAT, checksum: sha256(body), body }));
 }
 
 /**
@@ -63,13 +52,25 @@ export async function loadJournal(file: string, identity: JournalIdentity): Prom
     const content = JSON.parse(outer.body) as JournalContent;
     const mismatch = (Object.keys(identity) as Array<keyof JournalIdentity>).find((key) => identity[key] !== content.identity[key]);
     if (mismatch) return { reason: `journal is for a different ${mismatch}` };
-    if (!Array.isArray(content.done) || !Array.isArray(content.leaves) || content.done.length !== content.leaves.length) {
-      return { reason: 'journal is malformed' };
-    }
+    if (!wellFormed(content, identity)) return { reason: 'journal is malformed' };
     return { content };
   } catch {
     return { reason: 'journal is not valid JSON' };
   }
+}
+
+/** Done pieces must be unique, in range, with one 64-hex leaf each: anything else starts over. */
+function wellFormed(content: JournalContent, identity: JournalIdentity): boolean {
+  if (!Array.isArray(content.done) || !Array.isArray(content.leaves) || content.done.length !== content.leaves.length) return false;
+  const count = identity.size === 0 ? 0 : Math.ceil(identity.size / identity.pieceSize);
+  const seen = new Set<number>();
+  for (let i = 0; i < content.done.length; i++) {
+    const index = content.done[i];
+    if (!Number.isInteger(index) || index < 0 || index >= count || seen.has(index)) return false;
+    if (typeof content.leaves[i] !== 'string' || !/^[0-9a-f]{64}$/.test(content.leaves[i])) return false;
+    seen.add(index);
+  }
+  return true;
 }
 
 function sha256(text: string): string {

@@ -30,8 +30,15 @@ export class RateLimiter {
     if (this.tokens >= 0) return;
     const waitMs = (-this.tokens * 1000) / this.bytesPerSecond;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, waitMs);
-      signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -7,7 +7,7 @@
  * and the next chunk is not read until that write finished (backpressure to the socket).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { discardBody, TransportError, type HttpTransport } from './httpTransport';
+import { discardBody, finishBody, TransportError, type HttpTransport } from './httpTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
@@ -49,6 +49,8 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
     signal,
     allowWhole: from === 0,
     expectedTotal: sink.size,
+    // The copy must still be the one probed: a changed file answers 412 (or another ETag).
+    ifMatch: source.validator,
   });
   let skip = segment.received - from;
   if (response.status === 200 && response.totalSize !== undefined && response.totalSize !== sink.size) {
@@ -85,7 +87,8 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   } catch (error) {
     failure = error;
   }
-  response.body.destroy();
+  if (failure === undefined && !signal.aborted && segment.received >= segment.end) await finishBody(response.body);
+  else discardBody(response.body);
   try {
     // Commit what arrived even when aborted: those bytes are valid and save a re-fetch.
     await writer.flush();

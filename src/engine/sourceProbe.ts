@@ -4,7 +4,7 @@
  * a whole sample so the identity check needs no second request to the primary).
  */
 import type { HttpTransport } from './httpTransport';
-import { discardBody, TransportError } from './httpTransport';
+import { discardBody, finishBody, TransportError } from './httpTransport';
 import type { SourceRuntime } from './sourceRuntime';
 
 export interface ProbeResult {
@@ -106,20 +106,30 @@ export async function fetchBlock(
 }
 
 /** Reads a body up to `limit` bytes, then destroys it (never buffers more than asked). */
-export async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): void; on(event: 'error', listener: () => void): unknown }, limit: number): Promise<Buffer> {
+export async function readAtMost(
+  body: AsyncIterable<Buffer> & { destroy(): void; dump(options?: { limit?: number }): Promise<void>; on(event: 'error', listener: () => void): unknown },
+  limit: number,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   body.on('error', () => undefined);
+  const iterator = body[Symbol.asyncIterator]();
   try {
-    for await (const chunk of body) {
+    // Read by hand (not for-await, whose early exit destroys the body and its socket).
+    while (total < limit) {
+      const { value, done } = await iterator.next();
+      if (done) break;
+      const chunk = value as Buffer;
       const take = Math.min(chunk.length, limit - total);
       chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
       total += take;
-      if (total >= limit) break;
     }
-  } finally {
+  } catch (error) {
     body.destroy();
+    throw error;
   }
+  // Normally the body ends right here (exact ranges): drain it so the socket is reused.
+  await finishBody(body);
   return Buffer.concat(chunks, total);
 }
 

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import { request } from 'undici';
 import { ErrorCode, FetchError } from '../errors';
 import { redactUrl } from '../security/redaction';
+import { discardBody } from '../httpTransport';
 import type { ExpectedIdentity } from '../jobOptions';
 import { parseManifest, type Manifest } from './manifest';
 
@@ -18,7 +19,14 @@ export async function loadTrustedManifest(reference: string, trust: { primaryUrl
   const text = isUrl ? await fetchText(reference) : await fs.readFile(reference, 'utf8').catch((error: Error) => {
     throw new FetchError(ErrorCode.BadArguments, `cannot read the manifest ${reference}: ${error.message}`);
   });
-  const manifest = parseManifest(text);
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(text);
+  } catch (error) {
+    // A manifest fetched from a URL is the trust source, not the user's input: a bad one fails closed.
+    if (!isUrl) throw error;
+    throw new FetchError(ErrorCode.VerificationFailed, `verification failed: the manifest at ${redactUrl(reference)} is malformed: ${(error as Error).message}`);
+  }
   if (trust.root && trust.root.toLowerCase() !== manifest.root.toLowerCase()) {
     throw new FetchError(ErrorCode.VerificationFailed, `verification failed: the manifest's root ${manifest.root} differs from the given root ${trust.root.toLowerCase()}`);
   }
@@ -48,7 +56,7 @@ async function fetchText(url: string): Promise<string> {
     throw new FetchError(ErrorCode.VerificationFailed, `verification failed: cannot fetch the manifest ${redactUrl(url)}: ${(error as Error).message}`);
   }
   if (response.statusCode !== 200) {
-    response.body.destroy();
+    discardBody(response.body);
     throw new FetchError(ErrorCode.VerificationFailed, `verification failed: the manifest ${redactUrl(url)} answered ${response.statusCode}`);
   }
   const chunks: Buffer[] = [];
@@ -56,7 +64,7 @@ async function fetchText(url: string): Promise<string> {
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > MAX_MANIFEST_BYTES) {
-      response.body.destroy();
+      discardBody(response.body);
       throw new FetchError(ErrorCode.VerificationFailed, `the manifest ${redactUrl(url)} is larger than ${MAX_MANIFEST_BYTES} bytes`);
     }
     chunks.push(chunk);
