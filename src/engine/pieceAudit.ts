@@ -80,7 +80,12 @@ export class PieceAuditor {
     const { pieces } = this.context;
     const start = pieces.pieceStart(index);
     const length = pieces.pieceEnd(index) - start;
-    const candidates = this.context.helpers().filter((s) => !exclude.includes(s.id)).sort((a, b) => b.meter.rate() - a.meter.rate());
+    // Copies come from sources that answer quickly: a trickling one would hold the audit for ages.
+    const helpers = this.context.helpers();
+    const bestRate = Math.max(0, ...helpers.map((s) => s.meter.rate()));
+    const candidates = helpers
+      .filter((s) => !exclude.includes(s.id) && (s.meter.totalBytes === 0 || s.meter.rate() >= bestRate / 10))
+      .sort((a, b) => b.meter.rate() - a.meter.rate());
     for (const source of candidates) {
       try {
         const data = await fetchBlock(this.context.transport, source, start, length, pieces.size, this.context.signal);

@@ -146,14 +146,21 @@ export function sourceLabel(source: Pick<SourceSnapshot, 'url' | 'route'>): stri
   return source.route ? `${host} via ${hostOf(source.route)}` : host;
 }
 
-/** One source: rank, state, MB/s, latency, share of bytes, strikes; the tooltip says why it is in that state. */
+/** States in which a source is out of the download for good: its row shows why instead of a speed. */
+const outOfPlayStates: ReadonlySet<SourceState> = new Set(['banned', 'excluded']);
+
+/**
+ * One source: rank, state, MB/s, latency, share of bytes, strikes; the tooltip says why it is in
+ * that state. A banned or excluded source shows the reason itself ("banned · sent corrupt data
+ * for piece 60"): its speed is zero and the reason is what the user needs to see.
+ */
 export function sourceRow(source: SourceSnapshot): RowView {
   const label = sourceLabel(source);
   const strikes = source.strikes === 1 ? '1 strike' : `${source.strikes} strikes`;
+  const reason = source.reason.startsWith(`${source.state}: `) ? source.reason.slice(source.state.length + 2) : source.reason;
   const description = [
     source.state,
-    formatRate(source.bytesPerSecond),
-    formatLatency(source.latencyMs),
+    ...(outOfPlayStates.has(source.state) && reason ? [reason] : [formatRate(source.bytesPerSecond), formatLatency(source.latencyMs)]),
     `${formatShare(source.share)} of bytes`,
     ...(source.strikes > 0 ? [strikes] : []),
   ].join(' · ');

@@ -43,6 +43,14 @@ describe('tree rows', () => {
     assert.equal(row.icon?.id, 'error');
   });
 
+  it('shows why a banned or excluded source is out instead of its (zero) speed', () => {
+    const banned = sourceRow(sampleSource({ rank: 0, state: 'banned', reason: 'sent corrupt data for piece 60', bytesPerSecond: 0, share: 0.03, strikes: 1 }));
+    assert.equal(banned.description, 'banned · sent corrupt data for piece 60 · 3% of bytes · 1 strike');
+    assert.equal(banned.ariaLabel, 'Source mirror-a.test:8080, banned, rank none');
+    const excluded = sourceRow(sampleSource({ rank: 0, state: 'excluded', reason: 'excluded: HTTP 404', share: 0 }));
+    assert.equal(excluded.description, 'excluded · HTTP 404 · 0% of bytes');
+  });
+
   it('orders sources by rank with unranked ones last', () => {
     const ordered = sourcesInRankOrder([sampleSource({ id: 1, rank: 0 }), sampleSource({ id: 2, rank: 2 }), sampleSource({ id: 3, rank: 1 })]);
     assert.deepEqual(ordered.map((source) => source.id), [3, 2, 1]);
