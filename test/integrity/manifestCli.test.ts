@@ -1,23 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseManifest } from '../../src/engine/integrity/manifest';
+import { runCli } from './cliRunner';
 import { makeArtifact, sha256Hex } from '../harness/artifact';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('artifact-fetch manifest / verify', function () {
   this.timeout(30_000);

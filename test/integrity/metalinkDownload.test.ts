@@ -1,27 +1,14 @@
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runCli } from './cliRunner';
 import { makeArtifact, sha256Hex } from '../harness/artifact';
 import { startMirror, type Mirror } from '../harness/mirrorServer';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const SIZE = 6 * 1024 * 1024;
 const PIECE = 256 * 1024;
-
-/** Runs the CLI without blocking this process's event loop (the mirrors live in it). */
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('get <file.meta4> (RFC 5854)', function () {
   this.timeout(60_000);
