@@ -87,6 +87,7 @@ export class PieceAuditor {
       .filter((s) => !exclude.includes(s.id) && (s.meter.totalBytes === 0 || s.meter.rate() >= bestRate / 10))
       .sort((a, b) => b.meter.rate() - a.meter.rate());
     for (const source of candidates) {
+      if (source.state !== 'active') continue; // banned or dropped while we waited
       try {
         const data = await fetchBlock(this.context.transport, source, start, length, pieces.size, this.context.signal);
         this.context.onFetched(length);

@@ -85,6 +85,7 @@ export async function repairFromSources(context: RepairContext): Promise<RepairR
           : expectedSeconds(a, bytes) - expectedSeconds(b, bytes),
       );
     for (const source of candidates) {
+      if (source.state === 'banned' || source.state === 'excluded') continue;
       copiesAsked.set(source.id, (copiesAsked.get(source.id) ?? 0) + 1);
       inFlight.set(source.id, (inFlight.get(source.id) ?? 0) + 1);
       try {

@@ -42,6 +42,8 @@ export interface SegmentSink {
  */
 export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, segment: Segment): Promise<void> {
   const signal = segment.controller.signal;
+  // Chosen before a ban or drop, sent after it: never ask a source that is out.
+  if (signal.aborted || source.state === 'banned' || source.state === 'excluded') return;
   // A source that ignores Range is read from byte 0 and the bytes before the segment skipped.
   const from = source.noRange ? 0 : segment.received;
   const response = await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
