@@ -24,10 +24,8 @@ import { normalizeText, Workbench } from './workbench';
 
 const SIZE = 48 * 1024 * 1024;
 const PIECE_SIZE = 256 * 1024;
-/** Per mirror while the live rows are checked: fast enough to show MB/s, slow enough to watch. */
+/** Per mirror until the last step: fast enough to show MB/s, slow enough to watch and pause. */
 const WATCH_BYTES_PER_SECOND = 3e6;
-/** Per mirror from then on, so pause, resume and the ban happen mid-download; lifted at the end. */
-const CRAWL_BYTES_PER_SECOND = 0.5e6;
 const CONTAINER_ID = 'artifactFetch';
 const VIEW_NAME = 'Downloads';
 const STATUS_ITEM_ID = 'artifact-fetch.artifact-fetch.artifactFetch.throughput';
@@ -57,14 +55,14 @@ describe('Artifact Fetch UI in code-server (installed .vsix)', function () {
   let bench: Workbench;
   let rows: Locator;
   const downloadRow = () => rows.and(page.locator('[aria-label^="Download artifact.bin,"]'));
-  const sourceRow = (mirror: Mirror) => rows.and(page.locator(`[aria-label^="Source ${mirror.host}:${mirror.port},"]`));
 
   before(async () => {
     if (!fs.existsSync(env.VSIX)) throw new Error(`${env.VSIX} is missing: run \`npm run package\` (npm run test:e2e does)`);
     const started = Date.now();
     [primary, ruleMirror, corrupt] = await Promise.all([0, 1, 2].map(() => startMirror({ body, bytesPerSecond: WATCH_BYTES_PER_SECOND })));
     const artifactFile = path.join(env.E2E_DIR, 'ui-artifact.bin');
-    fs.mkdirSync(env.E2E_DIR, { recursive: true });
+    fs.mkdirSync(env.SCREENSHOT_DIR, { recursive: true });
+    for (const old of fs.readdirSync(env.SCREENSHOT_DIR).filter((file) => file.startsWith('ui-'))) fs.rmSync(path.join(env.SCREENSHOT_DIR, old));
     fs.writeFileSync(artifactFile, body);
     const manifest = serializeManifest(await createManifest(artifactFile, PIECE_SIZE, 'artifact.bin'));
     fs.rmSync(artifactFile);
@@ -82,6 +80,10 @@ describe('Artifact Fetch UI in code-server (installed .vsix)', function () {
     await page.goto(server.workbenchUrl());
     await bench.waitReady('Artifact Fetch');
     console.log(`      setup (mirrors, manifest, .vsix install, code-server, Chromium, workbench) ${Date.now() - started} ms`);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && bench) await bench.screenshot('FAILED').catch(() => undefined);
   });
 
   after(async () => {
@@ -127,8 +129,9 @@ describe('Artifact Fetch UI in code-server (installed .vsix)', function () {
 
   it('shows the download live: sources with their MB/s, a segment advancing, the status bar throughput', async () => {
     await until('the download row to say downloading', async () => ((await downloadRow().getAttribute('aria-label'))?.includes(', downloading') ? true : undefined));
-    // The third mirror passed its identity checks; from now on it flips a byte in every 100 kB.
-    await sourceRow(corrupt).waitFor();
+    // Once the third mirror passed its identity checks (size, first block, a random block) and is
+    // active, it flips a byte in every 100 kB. Earlier, the spot check would exclude it instead.
+    await rows.and(page.locator(`[aria-label^="Source ${corrupt.host}:${corrupt.port}, active,"]`)).waitFor();
     corrupt.update({ corrupt: { everyBytes: 100_003 } });
 
     const segmentsGroup = rows.and(page.locator('[aria-label^="Segments of artifact.bin,"]'));
@@ -158,7 +161,6 @@ describe('Artifact Fetch UI in code-server (installed .vsix)', function () {
     assert.match(normalizeText(await status.innerText()), /\d[\d.]* (B|kB|MB)\/s · 1 active/);
     assert.match((await status.getAttribute('aria-label')) ?? '', /Artifact Fetch: .*1 download active/);
     await bench.screenshot('downloading');
-    for (const mirror of [primary, ruleMirror]) mirror.update({ bytesPerSecond: CRAWL_BYTES_PER_SECOND });
   });
 
   it('pauses and resumes through the inline action of the download row', async () => {

@@ -112,9 +112,15 @@ export class Workbench {
   /** Opens the context menu of a row and picks `title`. */
   async contextMenu(row: Locator, title: string): Promise<void> {
     await row.click({ button: 'right' });
-    const item = this.page.locator(`.context-view .monaco-menu .action-item a.action-menu-item[aria-label="${title}"], .context-view .monaco-menu .action-item .action-label[aria-label="${title}"]`).first();
+    const menu = this.page.locator('.context-view .monaco-menu');
+    const item = menu.getByRole('menuitem', { name: title, exact: true });
     await item.waitFor();
+    // A click right after the menu opens is dropped (VS Code ignores the mouse-up that may belong
+    // to the right-click): seen as a menu left open with the item highlighted. Let it settle.
+    await this.page.waitForTimeout(300);
+    await item.hover();
     await item.click();
+    await menu.waitFor({ state: 'detached', timeout: 5_000 });
   }
 
   /** Text of the hover (tooltip) VS Code shows while the mouse rests on `target`, once it contains `expected`. */
