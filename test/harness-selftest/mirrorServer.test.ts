@@ -121,15 +121,17 @@ describe('harness: mirrorServer', () => {
     it('gives one connection the whole rate', async () => {
       const mirror = await start({ body: makeArtifact(8_000_000, 'cap'), bytesPerSecond: rate });
       const [bytes] = await bytesPerConnection(mirror, 1);
-      assert.ok(Math.abs(bytes - rate) < rate * 0.15, `one connection got ${bytes} B/s`);
+      // Never above the cap; below it only when the machine is busy (CI shares two cores).
+      assert.ok(bytes < rate * 1.15 && bytes > rate * 0.5, `one connection got ${bytes} B/s`);
     });
 
     it('shares the rate between connections (an aggregate cap, not per connection)', async () => {
       const mirror = await start({ body: makeArtifact(8_000_000, 'cap'), bytesPerSecond: rate });
       const counts = await bytesPerConnection(mirror, 2);
       const total = counts[0] + counts[1];
-      assert.ok(Math.abs(total - rate) < rate * 0.15, `two connections got ${total} B/s in total`);
-      for (const bytes of counts) assert.ok(Math.abs(bytes - rate / 2) < rate * 0.15, `one of two connections got ${bytes} B/s`);
+      assert.ok(total < rate * 1.15 && total > rate * 0.5, `two connections got ${total} B/s in total`);
+      // Per-connection caps would give each about the whole rate: shared, each gets about half.
+      for (const bytes of counts) assert.ok(bytes < rate * 0.65, `one of two connections got ${bytes} B/s`);
     });
 
     it('is smooth: no 100 ms window carries much more than its share', async () => {
