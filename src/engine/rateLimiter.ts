@@ -1,3 +1,5 @@
+import { abortableSleep } from './abortableSleep';
+
 /**
  * A global token bucket shared by all channels of all jobs that use it: `take` resolves when the
  * bytes may be consumed. With no limit it is a no-op on the hot path.
@@ -29,16 +31,6 @@ export class RateLimiter {
     this.tokens -= bytes;
     if (this.tokens >= 0) return;
     const waitMs = (-this.tokens * 1000) / this.bytesPerSecond;
-    await new Promise<void>((resolve) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, waitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    await abortableSleep(waitMs, signal);
   }
 }
