@@ -60,7 +60,12 @@ export class SourceRuntime {
     return this.spec.cost ?? 0;
   }
 
+  /**
+   * Changes the state. Banned and excluded are final for the job: a failure or a retry that races
+   * the ban must never bring the source back (a banned source then stays banned for its reason).
+   */
   setState(state: SourceState, reason: string): void {
+    if (this.state === 'banned' || (this.state === 'excluded' && state !== 'banned')) return;
     this.state = state;
     this.reason = reason;
   }
