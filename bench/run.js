@@ -7,14 +7,20 @@
  *
  * Env: BENCH_SIZE_MB      artifact size in MiB (default 512)
  *      BENCH_PROFILES     comma list of a,b,c,d,cap (default a,b,c,d)
- *      BENCH_TOOLS        comma list of ours,aria2c,axel,aria2c-x1,curl (default ours,aria2c,axel)
+ *      BENCH_TOOLS        comma list of ours,aria2c,axel,aria2c+sync,aria2c-x1,curl (default ours,aria2c,axel;
+ *                         profile a adds aria2c+sync: aria2c then an fsync of its file, durable like ours)
  *      BENCH_RUN_TIMEOUT_S  per tool run (default 120)
  *      BENCH_DIE_AFTER_MS   when profile c's fastest mirror dies (default 4000)
  *      BENCH_CORRUPT_EVERY  profile d's corruption period in bytes (default 1000003)
+ *      BENCH_REPEAT       runs per tool and profile, interleaved across tools; the median is reported (default 3)
  *
  * Every tool run gets fresh mirror processes. The score is ratio = T_min / T_measured, where T_min
  * is the least time in which the sum of the live mirrors' caps could deliver the file (a mirror
  * that dies contributes only until it dies). Caps are in MB = 1e6 bytes; sizes in MiB.
+ * Before every run the page cache's dirty data is written out (`sync`), so no tool pays for the
+ * writeback of the artifact or of the previous tool's output. Tools run interleaved (ours, aria2c,
+ * axel, ours, …) so a slow spell of the shared machine hits them alike; each row is the run with
+ * the median time, and `runs` lists every time measured.
  * Prints a table and a `BENCH_JSON {…}` line per profile and writes bench/results/latest.json.
  */
 const { fork, spawn, spawnSync } = require('node:child_process');
@@ -38,6 +44,7 @@ const TOOL_IDS = listFromEnv('BENCH_TOOLS', 'ours,aria2c,axel');
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_S || 120) * 1000;
 const DIE_AFTER_MS = Number(process.env.BENCH_DIE_AFTER_MS || 4000);
 const CORRUPT_EVERY = Number(process.env.BENCH_CORRUPT_EVERY || 1_000_003);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 3));
 const MIRROR_READY_TIMEOUT_MS = 10_000;
 const RSS_POLL_MS = 100;
 
@@ -50,7 +57,7 @@ const FOUR_MIRRORS = [
 ];
 
 const PROFILES = {
-  a: { title: 'one uncapped mirror', mirrors: [{ bytesPerSecond: 0, latencyMs: 0 }] },
+  a: { title: 'one uncapped mirror', mirrors: [{ bytesPerSecond: 0, latencyMs: 0 }], extraTools: ['aria2c+sync'] },
   b: { title: 'four mirrors 40/20/8/2 MB/s, latency 5/20/40/80 ms', mirrors: FOUR_MIRRORS },
   c: {
     title: `as b, the 40 MB/s mirror dies after ${DIE_AFTER_MS / 1000} s`,
@@ -80,6 +87,15 @@ const TOOLS = {
   aria2c: {
     available: () => commandExists('aria2c'),
     command: ({ urls, outputPath }) => ['aria2c', aria2Args(urls, outputPath, 16)],
+  },
+  // What aria2c needs to leave a durable file, as ours does (fsync before publishing): the same
+  // aria2c run followed by `sync <file>` (coreutils fsyncs that one file), timed as one command.
+  'aria2c+sync': {
+    available: () => commandExists('aria2c') && commandExists('sh'),
+    command: ({ urls, outputPath }) => [
+      'sh',
+      ['-c', 'aria2c "$@" && sync -d "$0"', outputPath, ...aria2Args(urls, outputPath, 16)],
+    ],
   },
   'aria2c-x1': {
     available: () => commandExists('aria2c'),
@@ -333,6 +349,22 @@ async function runTool(profile, toolId, artifact) {
   }
 }
 
+/** Writes out dirty page-cache data, so a run never pays for an earlier one's writeback. */
+function flushDirtyPages() {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
+/**
+ * The run with the median time (a failed or corrupt run counts as the slowest), with every
+ * run's time attached so the spread is visible.
+ */
+function medianRun(runs) {
+  const key = (run) => (run.integrity === 'ok' && !run.timedOut ? run.seconds : Infinity);
+  const sorted = [...runs].sort((a, b) => key(a) - key(b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return { ...median, runs: runs.map((run) => (run.integrity === 'ok' ? run.seconds : `${run.seconds} ${run.integrity}`)) };
+}
+
 /** Our CLI prints one JSON object with --json; take the last line that parses as one. */
 function parseLastJsonObject(text) {
   const lines = text.trim().split('\n').reverse();
@@ -399,7 +431,7 @@ function portOf(url) {
 
 function profileRows(results) {
   const honest = results.some((result) => result.honestRatio !== undefined);
-  const rows = [['tool', 'seconds', 'MB/s', 'ratio', ...(honest ? ['ratio (honest mirrors)'] : []), 'sha256', 'peak RSS', 'MB served per mirror', 'note']];
+  const rows = [['tool', 'seconds', 'MB/s', 'ratio', ...(honest ? ['ratio (honest mirrors)'] : []), 'sha256', 'peak RSS', 'MB served per mirror', 'all runs (s)', 'note']];
   for (const result of results) {
     if (result.skipped) {
       rows.push([result.tool, ...rows[0].slice(1, -1).map(() => '-'), result.skipped]);
@@ -414,6 +446,7 @@ function profileRows(results) {
       result.integrity,
       result.peakRssBytes ? `${(result.peakRssBytes / MIB).toFixed(0)} MiB` : '?',
       result.mirrors.map((mirror) => (mirror.bytesServed / MB).toFixed(0)).join('/'),
+      (result.runs || [result.seconds]).map((run) => (typeof run === 'number' ? run.toFixed(2) : run)).join(', '),
       noteFor(result),
     ]);
   }
@@ -447,6 +480,7 @@ async function main() {
   const artifact = { path: path.join(workDir, 'artifact.bin') };
   const generationStarted = Date.now();
   artifact.sha256 = await writeArtifactFile(artifact.path, SIZE_BYTES, 'bench');
+  flushDirtyPages();
   console.log(`bench: ${(SIZE_BYTES / MIB).toFixed(0)} MiB artifact in ${((Date.now() - generationStarted) / 1000).toFixed(1)} s, sha256 ${artifact.sha256}`);
 
   const report = {
@@ -465,18 +499,23 @@ async function main() {
 
   for (const id of PROFILE_IDS) {
     const profile = { id, ...PROFILES[id] };
-    const results = [];
-    for (const toolId of profile.tools || TOOL_IDS) {
-      const tool = TOOLS[toolId];
-      if (!tool.available()) {
-        results.push({ tool: toolId, skipped: tool.missingNote || `${toolId} not installed` });
-        continue;
+    const profileTools = profile.tools || [...TOOL_IDS, ...(profile.extraTools || []).filter(() => TOOL_IDS.includes('aria2c'))];
+    const toolIds = profileTools.filter((toolId) => TOOLS[toolId].available());
+    const runsByTool = new Map(toolIds.map((toolId) => [toolId, []]));
+    for (let round = 1; round <= REPEAT; round++) {
+      for (const toolId of toolIds) {
+        process.stdout.write(`bench: profile ${id}, ${toolId}${REPEAT > 1 ? ` (${round}/${REPEAT})` : ''}… `);
+        flushDirtyPages();
+        const result = await runTool(profile, toolId, artifact);
+        console.log(`${result.seconds.toFixed(2)} s, ${result.integrity}`);
+        runsByTool.get(toolId).push(result);
       }
-      process.stdout.write(`bench: profile ${id}, ${toolId}… `);
-      const result = await runTool(profile, toolId, artifact);
-      console.log(`${result.seconds.toFixed(2)} s, ${result.integrity}`);
-      results.push(result);
     }
+    const results = profileTools.map((toolId) =>
+      runsByTool.has(toolId)
+        ? medianRun(runsByTool.get(toolId))
+        : { tool: toolId, skipped: TOOLS[toolId].missingNote || `${toolId} not installed` },
+    );
     const aria2 = results.find((result) => result.tool === 'aria2c' && result.integrity === 'ok');
     if (aria2) {
       for (const result of results) if (result.seconds && result.integrity === 'ok') result.relativeToAria2c = round(aria2.seconds / result.seconds, 3);

@@ -23,7 +23,7 @@ import { PartFile } from './partFile';
 import { PieceStore, type PieceOutcome } from './pieceStore';
 import { PrefixHasher } from './prefixHasher';
 import { repairFromSources, type RepairReport } from './pieceRepair';
-import { PieceAuditor } from './pieceAudit';
+import { LIGHT_AUDITS, PieceAuditor, THOROUGH_AUDITS } from './pieceAudit';
 import { RateLimiter } from './rateLimiter';
 import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
 import { redactText, redactUrl, registerSecret } from './security/redaction';
@@ -195,6 +195,9 @@ export class DownloadJob extends EventEmitter {
     if (this.paused || this.isOver()) return;
     this.paused = true;
     for (const segment of this.planner?.active.values() ?? []) this.abortSegment(segment, 'paused');
+    // A paused source delivers nothing: after resume() it gets a fresh grace window before the
+    // minimum-speed rule may bench it (its meter still shows the silence of the pause).
+    for (const source of this.sources) source.activeSince = 0;
     this.setState('paused');
     this.journalDirty = true;
   }
@@ -217,7 +220,8 @@ export class DownloadJob extends EventEmitter {
   /** A consistent picture of the job, cheap enough for ten calls a second. */
   snapshot(includePieceMap = false): JobSnapshot {
     const now = Date.now();
-    const received = this.sources.reduce((sum, s) => sum + s.bytesReceived, 0);
+    // Kept bytes, not received ones: a banned source's discarded pieces are not its contribution.
+    const kept = this.sources.reduce((sum, s) => sum + s.bytes, 0);
     const sources: SourceSnapshot[] = this.sources.map((s) => ({
       id: s.id,
       url: redactUrl(s.spec.url),
@@ -231,7 +235,7 @@ export class DownloadJob extends EventEmitter {
       latencyMs: s.latencyMs,
       strikes: s.strikes,
       connections: s.channels,
-      share: received > 0 ? round3(s.bytesReceived / received) : 0,
+      share: kept > 0 ? round3(s.bytes / kept) : 0,
       priority: s.priority,
       cost: s.cost,
       location: s.spec.location,
@@ -490,6 +494,9 @@ export class DownloadJob extends EventEmitter {
 
   /** One block at a random offset, fetched once from the reference for every spot check. */
   private spotBlock(): Promise<{ offset: number; block: Buffer } | undefined> {
+    // A reference banned for corrupt data is neither asked again nor a yardstick: the piece
+    // checks (or audits) judge the newcomer instead.
+    if (!this.spotCheck && !this.reference!.usable) return Promise.resolve(undefined);
     if (!this.spotCheck) {
       const length = Math.min(16 * 1024, this.size);
       const offset = this.size > 2 * 64 * 1024 ? 64 * 1024 + Math.floor(Math.random() * (this.size - 64 * 1024 - length)) : 0;
@@ -575,7 +582,7 @@ export class DownloadJob extends EventEmitter {
         helpers: () => this.sources.filter((s) => s.state === 'active' && !s.noRange && s.size === size),
         convict: (culprit, index) => this.quarantine(culprit, `sent corrupt data (piece ${index} disagreed with two other sources)`),
         onFetched: (bytes) => { this.bytesAudited += bytes; this.bytesFetched += bytes; },
-      });
+      }, expected.sha256 ? LIGHT_AUDITS : THOROUGH_AUDITS);
     }
     this.planner.reset();
     this.prefixHasher.kick();

@@ -7,7 +7,20 @@ import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 
+/**
+ * Write-behind: after this many bytes written since the last flush, a data sync starts in the
+ * background. The kernel then writes the file out while the download runs, instead of all of it in
+ * the fsync before publishing (about a second per 400 MB on a typical disk), and the page cache
+ * never holds more than about this much unwritten data of ours.
+ */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
+
 export class PartFile {
+  private bytesSinceFlush = 0;
+  private flushing?: Promise<void>;
+  /** Linux reports a writeback error to one fsync per descriptor only: keep it for the next sync(). */
+  private flushError?: unknown;
+
   private constructor(readonly filePath: string, private readonly handle: fs.FileHandle) {}
 
   /**
@@ -48,8 +61,29 @@ export class PartFile {
     while (pending.length > 0) {
       const { bytesWritten } = await this.handle.writev(pending, offset);
       offset += bytesWritten;
+      this.bytesSinceFlush += bytesWritten;
       pending = dropBytes(pending, bytesWritten);
     }
+    if (this.bytesSinceFlush >= WRITE_BEHIND_BYTES && !this.flushing) this.startFlush();
+  }
+
+  /** One background data sync at a time; a failure surfaces at the next sync() or publish. */
+  private startFlush(): void {
+    this.bytesSinceFlush = 0;
+    const flush: Promise<void> = this.handle.datasync().then(
+      () => undefined,
+      (error: unknown) => { this.flushError ??= error; },
+    ).finally(() => {
+      if (this.flushing === flush) this.flushing = undefined;
+    });
+    this.flushing = flush;
+  }
+
+  private throwFlushError(): void {
+    if (this.flushError === undefined) return;
+    const error = this.flushError;
+    this.flushError = undefined;
+    throw toFetchError(error, ErrorCode.Disk);
   }
 
   async read(position: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -63,8 +97,12 @@ export class PartFile {
     return done === buffer.length ? buffer : buffer.subarray(0, done);
   }
 
+  /** Makes every byte written so far durable. */
   async sync(): Promise<void> {
+    this.bytesSinceFlush = 0;
+    await this.flushing;
     await this.handle.datasync();
+    this.throwFlushError();
   }
 
   async close(): Promise<void> {
@@ -76,7 +114,9 @@ export class PartFile {
    * exists there (or rename over it when `overwrite`), then removes the part name.
    */
   async publish(finalPath: string, overwrite: boolean): Promise<void> {
+    await this.flushing;
     await this.handle.sync();
+    this.throwFlushError();
     await this.close();
     try {
       if (overwrite) {

@@ -12,9 +12,22 @@ import type { PieceStore } from './pieceStore';
 import { fetchBlock } from './sourceProbe';
 import type { SourceRuntime } from './sourceRuntime';
 
-/** Pieces of every source audited first, then a share of the rest. */
-const FIRST_PIECES_AUDITED = 8;
-const AUDIT_SHARE = 0.02;
+/**
+ * How hard to audit. Every audit byte is a byte the job does not fetch for the file, so the effort
+ * follows what else protects it: with a trusted whole-file SHA-256 nothing corrupt can be published
+ * anyway (the final check and block-level repair see to that) and audits only catch a bad mirror
+ * early, so they stay light (~1.5% of the bytes); with no hash at all they are the only proof the
+ * sources agree, so they are thorough (~5%).
+ */
+export interface AuditPolicy {
+  /** Pieces of every source audited first. */
+  firstPieces: number;
+  /** Share of its later pieces audited at random. */
+  share: number;
+}
+
+export const LIGHT_AUDITS: AuditPolicy = { firstPieces: 2, share: 0.005 };
+export const THOROUGH_AUDITS: AuditPolicy = { firstPieces: 8, share: 0.02 };
 const MAX_AUDITS_IN_FLIGHT = 4;
 /** Audits waiting for a slot, at most (beyond that, later pieces are simply not audited). */
 const MAX_QUEUED = 64;
@@ -37,13 +50,17 @@ export class PieceAuditor {
   private readonly queue: Array<{ index: number; sender: SourceRuntime }> = [];
   private inFlight = 0;
 
-  constructor(private readonly context: AuditContext, private readonly random = Math.random) {}
+  constructor(
+    private readonly context: AuditContext,
+    private readonly policy: AuditPolicy = THOROUGH_AUDITS,
+    private readonly random = Math.random,
+  ) {}
 
   /** Called when a piece from a single sender is done; may queue an audit of it. */
   consider(index: number, senderId: number): void {
     const count = (this.delivered.get(senderId) ?? 0) + 1;
     this.delivered.set(senderId, count);
-    if (count > FIRST_PIECES_AUDITED && this.random() >= AUDIT_SHARE) return;
+    if (count > this.policy.firstPieces && this.random() >= this.policy.share) return;
     const sender = this.context.sources[senderId];
     if (!sender || this.queue.length >= MAX_QUEUED) return;
     this.queue.push({ index, sender });

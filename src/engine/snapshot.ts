@@ -26,7 +26,7 @@ export interface SourceSnapshot {
   latencyMs: number;
   strikes: number;
   connections: number;
-  /** Share of the bytes received so far, 0..1. */
+  /** Share of the bytes kept so far (verified or recorded), 0..1. */
   share: number;
   priority: number;
   cost: number;

@@ -163,6 +163,34 @@ describe('engine: the target file and job control', function () {
     assert.ok(work <= SIZE + 4 * PIECE + 1 * MiB, `served ${work} bytes for a ${SIZE}-byte file`);
   });
 
+  it('a pause longer than the slow-source grace does not bench a healthy source after resume()', async () => {
+    // Regression: the grace window was not reset on pause, so the meter's silence during a long
+    // pause made a healthy source look slow at the first tick after resume().
+    const slowBody = makeArtifact(8 * MiB, 'pause-grace');
+    const fast = await fx.mirror({ body: slowBody, bytesPerSecond: 600e3 });
+    const other = await fx.mirror({ body: slowBody, bytesPerSecond: 600e3 });
+    const dir = await fx.tempDir();
+    const output = path.join(dir, 'pause-grace.bin');
+    let stillOpenAtResume = false;
+    const { result, job } = await runJob(fx, { sources: [{ url: fast.url }, { url: other.url }], outputPath: output, pieceSize: PIECE, minSourceSpeed: 256 * KiB }, {
+      onStart: (j: DownloadJob) => {
+        void (async () => {
+          await waitFor(() => j.snapshot().sources.every((s) => s.bytes > 0), 10_000, 'both sources delivering');
+          await sleep(3200); // past the 3 s grace of both sources
+          j.pause();
+          await sleep(3500); // longer than the meter's window and the grace
+          stillOpenAtResume = j.snapshot().piecesVerified < j.snapshot().pieceCount;
+          j.resume();
+        })();
+      },
+    });
+    assert.equal(result.ok, true, JSON.stringify(result.error));
+    await assertFileEquals(output, slowBody);
+    assert.ok(stillOpenAtResume, 'the file was complete before resume(): the test proves nothing');
+    const benched = job.eventLog().filter((e) => /below the minimum speed/.test(e.message));
+    assert.deepEqual(benched.map((e) => e.message), [], 'a source was benched as slow right after resume()');
+  });
+
   it('two jobs on the same target: the second gets E_LOCKED and does not disturb the first', async () => {
     const mirror = await fx.mirror({ body, bytesPerSecond: 4e6 });
     const dir = await fx.tempDir();
