@@ -1,4 +1,5 @@
 /** Parsers for CLI values: each throws a FetchError(BadArguments) that names the flag. */
+import { isIP } from 'node:net';
 import { ErrorCode, FetchError } from '../engine/errors';
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -39,4 +40,20 @@ export function parseProxyRoute(text: string): { url: string; proxy: string } {
     }
   }
   return { url, proxy };
+}
+
+/** `--bind-route <url-prefix>=<local IP address>` → the pair (IPv6 addresses contain no '='). */
+export function parseBindRoute(text: string): { url: string; localAddress: string } {
+  const index = text.lastIndexOf('=');
+  if (index <= 0) throw new FetchError(ErrorCode.BadArguments, `--bind-route expects <url>=<local address>, got "${text}"`);
+  const url = text.slice(0, index);
+  const localAddress = text.slice(index + 1).trim();
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new FetchError(ErrorCode.BadArguments, `--bind-route: "${url}" is not an http(s) URL`);
+  }
+  if (isIP(localAddress) === 0) throw new FetchError(ErrorCode.BadArguments, `--bind-route: "${localAddress}" is not an IP address`);
+  return { url, localAddress };
 }

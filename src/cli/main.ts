@@ -13,7 +13,7 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
-import { parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
+import { parseBindRoute, parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -27,6 +27,7 @@ interface GetFlags {
   limitRate?: string;
   minSpeed?: string;
   proxyRoute: string[];
+  bindRoute: string[];
   json?: boolean;
   overwrite?: boolean;
   stateDir?: string;
@@ -56,6 +57,7 @@ function buildProgram(): Command {
     .option('--limit-rate <bytes/s>', 'global speed limit, e.g. 20M')
     .option('--min-speed <bytes/s>', 'drop a source slower than this after a grace window (default 16K)')
     .option('--proxy-route <url=proxy>', 'reach <url> through an HTTP proxy (repeatable); the same URL over another route is another source', collect, [])
+    .option('--bind-route <url=address>', 'reach <url> from this local IP address (repeatable); another route, so another source', collect, [])
     .option('--state-dir <path>', 'folder for .part, journal and lock (default: .artifact-fetch next to the output)')
     .option('--overwrite', 'replace an existing file at --output')
     .option('--no-link-mirrors', "ignore mirrors from the primary's Link: rel=duplicate headers")
@@ -142,9 +144,15 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   }
   for (const route of flags.proxyRoute) {
     const { url, proxy } = parseProxyRoute(route);
-    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy);
+    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy && !s.localAddress);
     if (matching.length === 0) throw new FetchError(ErrorCode.BadArguments, `--proxy-route: no source URL starts with ${url}`);
     for (const source of matching) sources.push({ ...source, proxy, origin: 'cli-route' });
+  }
+  for (const route of flags.bindRoute) {
+    const { url, localAddress } = parseBindRoute(route);
+    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy && !s.localAddress);
+    if (matching.length === 0) throw new FetchError(ErrorCode.BadArguments, `--bind-route: no source URL starts with ${url}`);
+    for (const source of matching) sources.push({ ...source, localAddress, origin: 'cli-route' });
   }
   if (flags.manifest) {
     const manifest = await loadTrustedManifest(flags.manifest, { primaryUrl: urls[0], root: flags.root });

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { abortableSleep } from './abortableSleep';
 import { AllocationPattern } from './allocationPattern';
@@ -222,6 +223,7 @@ export class DownloadJob extends EventEmitter {
       id: s.id,
       url: redactUrl(s.spec.url),
       route: s.spec.proxy ? redactUrl(s.spec.proxy) : undefined,
+      localAddress: s.spec.localAddress,
       state: s.state,
       reason: redactText(s.reason),
       rank: s.rank,
@@ -295,6 +297,9 @@ export class DownloadJob extends EventEmitter {
         } catch {
           throw new FetchError(ErrorCode.BadArguments, `not a valid proxy URL for ${redactUrl(source.url)}`);
         }
+      }
+      if (source.localAddress !== undefined && isIP(source.localAddress) === 0) {
+        throw new FetchError(ErrorCode.BadArguments, `the local address for ${redactUrl(source.url)} must be an IP address, got "${String(source.localAddress).slice(0, 60)}"`);
       }
     }
     if (!outputPath || !path.isAbsolute(outputPath)) throw new FetchError(ErrorCode.BadArguments, 'the output path must be absolute');
@@ -449,7 +454,7 @@ export class DownloadJob extends EventEmitter {
   }
 
   private addLinkHeaderMirrors(probe: ProbeResult): void {
-    const known = new Set(this.sources.map((s) => `${s.spec.url} ${s.spec.proxy ?? ''}`));
+    const known = new Set(this.sources.map((s) => `${s.spec.url} ${s.spec.proxy ?? s.spec.localAddress ?? ''}`));
     for (const mirror of parseLinkMirrors(probe.headers.link, probe.finalUrl)) {
       if (known.has(`${mirror.url} `) || this.sources.length >= 64) continue;
       const spec: SourceSpec = { url: mirror.url, priority: mirror.priority !== undefined ? 100 - mirror.priority : 0, location: mirror.geo, origin: 'link-header' };

@@ -9,6 +9,11 @@ export interface SourceSpec {
   url: string;
   /** Optional route: an HTTP(S) proxy URL. The same URL over two routes counts as two sources. */
   proxy?: string;
+  /**
+   * Optional route: the local IP address to connect from (selects the interface or uplink). The
+   * same URL from two local addresses counts as two sources, like two proxies.
+   */
+  localAddress?: string;
   /** User priority: higher is preferred (default 0). */
   priority?: number;
   /** Relative cost of bytes from this source (default 0 = free). Cheaper sources win ties. */

@@ -48,6 +48,7 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   const from = source.noRange ? 0 : segment.received;
   const response = await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
     proxy: source.spec.proxy,
+    localAddress: source.spec.localAddress,
     signal,
     allowWhole: from === 0,
     expectedTotal: sink.size,

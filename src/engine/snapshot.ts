@@ -13,6 +13,8 @@ export interface SourceSnapshot {
   url: string;
   /** Route (proxy) with credentials removed, if any. */
   route?: string;
+  /** Local address the source's sockets bind to, if its route names one. */
+  localAddress?: string;
   state: SourceState;
   /** Why it is in that state ("fastest: 38.2 MB/s", "dropped: silent for 5 s", ...). */
   reason: string;
