@@ -32,7 +32,9 @@ import { fetchSegment, PlannerConflict, type SegmentSink } from './segmentFetche
 import { SegmentPlanner, type RateModel, type Segment } from './segmentPlanner';
 import type { DownloadResult, JobEvent, JobSnapshot, JobState, SegmentSnapshot, SourceSnapshot } from './snapshot';
 import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
-import { DEFAULT_RANKING_WEIGHTS, scoreSource } from './sourceRanking';
+import { capExpensiveWeights, expensiveBytesLeft, fitSegmentToBudget, isExpensive } from './ranking/expensiveShare';
+import { fetchExternalScores } from './ranking/externalRanking';
+import { DEFAULT_RANKING_WEIGHTS, scoreBreakdown } from './sourceRanking';
 import { SourceRuntime } from './sourceRuntime';
 import { TargetLock } from './targetLock';
 import { writeStateFile } from './stateFile';
@@ -166,6 +168,7 @@ export class DownloadJob extends EventEmitter {
         }, this.options.deadlineMs);
       }
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+      this.askExternalRanking();
       for (const source of this.sources) void this.admit(source);
       await Promise.race([this.referenceReady, this.finished]);
       this.checkFatal();
@@ -228,6 +231,8 @@ export class DownloadJob extends EventEmitter {
       reason: redactText(s.reason),
       rank: s.rank,
       score: round3(s.score),
+      scoreInputs: s.scoreInputs,
+      expensiveShareCap: isExpensive(s) && this.expensiveShare < 1 ? this.expensiveShare : undefined,
       bytes: s.bytes,
       bytesPerSecond: Math.round(s.meter.rate(now)),
       latencyMs: s.latencyMs,
@@ -312,6 +317,8 @@ export class DownloadJob extends EventEmitter {
     }
     if (expected?.pieceSize !== undefined) validatePieceSize(expected.pieceSize);
     if (this.options.pieceSize !== undefined) validatePieceSize(this.options.pieceSize);
+    const share = this.options.maxExpensiveShare;
+    if (share !== undefined && !(share >= 0 && share <= 1)) throw new FetchError(ErrorCode.BadArguments, 'the expensive share must be between 0 and 1');
   }
 
   private async prepareTarget(): Promise<void> {
@@ -654,6 +661,11 @@ export class DownloadJob extends EventEmitter {
         await this.waitForWork(TICK_MS);
         continue;
       }
+      if (!this.withinExpensiveShare(source, segment)) {
+        planner.release(segment);
+        await this.waitForWork(TICK_MS);
+        continue;
+      }
       if (segment.racing) this.log('endgame', `racing bytes ${segment.start}-${segment.end - 1} of a slower channel`, source);
       const run = this.runSegment(source, segment);
       this.segmentRuns.set(segment.id, run);
@@ -911,6 +923,51 @@ export class DownloadJob extends EventEmitter {
     for (const waker of wakers) waker();
   }
 
+  // ---------------------------------------------------------------- cost cap and external ranking
+
+  private get expensiveShare(): number {
+    return this.options.maxExpensiveShare ?? 1;
+  }
+
+  /** The cap applies while a free source can still carry the bytes; without one it is lifted. */
+  private expensiveCapBinds(): boolean {
+    return this.expensiveShare < 1 && this.sources.some((s) => !isExpensive(s) && s.usable);
+  }
+
+  /** Cuts a new segment of an expensive source to the cap's budget; false: it gets none now. */
+  private withinExpensiveShare(source: SourceRuntime, segment: Segment): boolean {
+    if (!isExpensive(source) || !this.expensiveCapBinds()) return true;
+    const left = expensiveBytesLeft(this.expensiveShare, this.size, this.sources, this.planner!.active.values(), segment);
+    const { fits, reopen } = fitSegmentToBudget(segment, left, this.pieces!);
+    if (reopen) this.planner!.addOpen(reopen.start, reopen.end);
+    if (!fits && !this.expensiveCapLogged) {
+      this.expensiveCapLogged = true;
+      this.log('info', `sources with a cost reached their cap of ${Math.round(this.expensiveShare * 100)}% of the bytes; free sources carry the rest`);
+    }
+    return fits;
+  }
+
+  private expensiveCapLogged = false;
+  /** Scores of the external ranking service by (redacted) source URL, once it answered. */
+  private externalScores?: Map<string, number>;
+
+  /** Asks the external ranking service once; its answer counts from the next re-rank on. */
+  private askExternalRanking(): void {
+    const options = this.options.externalRanking;
+    if (!options || (!options.command && !options.url)) return;
+    const sources = this.sources.map((s) => ({ url: redactUrl(s.spec.url), route: s.spec.proxy ? redactUrl(s.spec.proxy) : s.spec.localAddress }));
+    void fetchExternalScores(options, sources, this.controller.signal).then((answer) => {
+      if (this.isOver()) return;
+      if (!answer.ok) {
+        this.log('info', `external ranking ignored (${answer.from}): ${answer.reason}`);
+        return;
+      }
+      this.externalScores = answer.scores;
+      this.replanSoon = true;
+      this.log('info', `external ranking: ${answer.scores.size} scores from ${answer.from}${answer.cached ? ' (cached)' : ''}`);
+    });
+  }
+
   // ---------------------------------------------------------------- rates and sizing
 
   /** Expected bytes/s of one channel of `source`. */
@@ -1013,10 +1070,11 @@ export class DownloadJob extends EventEmitter {
       maxPriority: Math.max(0, ...candidates.map((s) => s.priority)),
       maxCost: Math.max(0, ...candidates.map((s) => s.cost)),
       location: this.options.location,
+      external: this.externalScores && new Map(candidates.map((s) => [s.id, this.externalScores!.get(redactUrl(s.spec.url)) ?? 0])),
       now,
     };
     const weights = { ...DEFAULT_RANKING_WEIGHTS, ...this.options.rankingWeights };
-    for (const source of candidates) source.score = scoreSource(source, context, weights);
+    for (const source of candidates) ({ score: source.score, inputs: source.scoreInputs } = scoreBreakdown(source, context, weights));
     candidates.sort((a, b) => b.score - a.score);
     candidates.forEach((source, i) => { source.rank = i + 1; });
     for (const [i, source] of candidates.entries()) {
@@ -1048,7 +1106,7 @@ export class DownloadJob extends EventEmitter {
       if (source.targetChannels === 0 || source.state !== 'active' || now < source.backoffUntil) continue;
       weightsBySource.set(source.id, source.meter.totalBytes > 0 ? Math.max(1, source.meter.rate(now)) : fallback);
     }
-    this.pattern.recompute(weightsBySource);
+    this.pattern.recompute(this.expensiveCapBinds() ? capExpensiveWeights(weightsBySource, (id) => isExpensive(this.sources[id]), this.expensiveShare) : weightsBySource);
     this.planner?.clearReservations();
   }
 

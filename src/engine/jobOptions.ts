@@ -3,6 +3,8 @@
  * Plain data only, so the same object crosses the worker boundary unchanged.
  */
 
+import type { ExternalRankingOptions } from './ranking/externalRanking';
+
 /** One place that holds a copy of the artifact. */
 export interface SourceSpec {
   /** http(s) URL of the artifact on this source. */
@@ -76,6 +78,13 @@ export interface JobOptions {
   location?: string;
   /** Ranking weights (see sourceRanking.ts); missing ones take defaults. */
   rankingWeights?: Partial<RankingWeights>;
+  /**
+   * At most this share (0..1) of the artifact's bytes comes from sources with cost > 0 while a
+   * free source is usable (default 1 = no cap).
+   */
+  maxExpensiveShare?: number;
+  /** An external ranking service (a command or a URL) whose scores are one more ranking input. */
+  externalRanking?: ExternalRankingOptions;
 }
 
 /** How much each ranking input counts. */
@@ -86,4 +95,6 @@ export interface RankingWeights {
   priority: number;
   cost: number;
   location: number;
+  /** The external ranking service's score (counts only once it answered). */
+  external: number;
 }

@@ -1,3 +1,5 @@
+import type { ScoreBreakdown } from './sourceRanking';
+
 /**
  * The engine's observable state, cheap to build ten times a second and plain enough to post
  * from the worker to the extension host. Views render these; nothing else crosses over.
@@ -21,6 +23,10 @@ export interface SourceSnapshot {
   /** 1 = best; 0 = unranked (excluded or banned). */
   rank: number;
   score: number;
+  /** The score split into its inputs (throughput, latency, errors, priority, cost, location, external). */
+  scoreInputs?: ScoreBreakdown;
+  /** For a source with cost > 0 under a cap: the most of the bytes (0..1) expensive sources may carry. */
+  expensiveShareCap?: number;
   bytes: number;
   /** Smoothed current throughput (bytes/s). */
   bytesPerSecond: number;
