@@ -57,3 +57,27 @@ export function parseBindRoute(text: string): { url: string; localAddress: strin
   if (isIP(localAddress) === 0) throw new FetchError(ErrorCode.BadArguments, `--bind-route: "${localAddress}" is not an IP address`);
   return { url, localAddress };
 }
+
+/** A share 0..1, as a fraction (`0.25`) or a percentage (`25%`). */
+export function parseShare(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
+  const value = match ? Number(match[1]) / (match[2] ? 100 : 1) : NaN;
+  if (!(value >= 0 && value <= 1)) throw new FetchError(ErrorCode.BadArguments, `${flag} expects a share between 0 and 1 (or 0% to 100%), got "${text}"`);
+  return value;
+}
+
+/** A two-letter location code, lower-cased. */
+export function parseLocation(flag: string, text: string): string {
+  if (!/^[a-z]{2}$/i.test(text.trim())) throw new FetchError(ErrorCode.BadArguments, `${flag} expects a two-letter country code such as de, got "${text}"`);
+  return text.trim().toLowerCase();
+}
+
+export function parseHttpUrl(flag: string, text: string): string {
+  try {
+    const parsed = new URL(text);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return text;
+  } catch {
+    // fall through to the error below
+  }
+  throw new FetchError(ErrorCode.BadArguments, `${flag} expects an http(s) URL, got "${text}"`);
+}

@@ -13,7 +13,7 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
-import { parseBindRoute, parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
+import { parseBindRoute, parseByteCount, parseHex256, parseHttpUrl, parseLocation, parsePositiveInt, parseProxyRoute, parseShare } from './argumentParsers';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -28,6 +28,10 @@ interface GetFlags {
   minSpeed?: string;
   proxyRoute: string[];
   bindRoute: string[];
+  rankingCommand?: string;
+  rankingUrl?: string;
+  maxExpensiveShare?: string;
+  location?: string;
   json?: boolean;
   overwrite?: boolean;
   stateDir?: string;
@@ -58,6 +62,10 @@ function buildProgram(): Command {
     .option('--min-speed <bytes/s>', 'drop a source slower than this after a grace window (default 16K)')
     .option('--proxy-route <url=proxy>', 'reach <url> through an HTTP proxy (repeatable); the same URL over another route is another source', collect, [])
     .option('--bind-route <url=address>', 'reach <url> from this local IP address (repeatable); another route, so another source', collect, [])
+    .option('--location <cc>', 'your two-letter country code: sources (or Metalink locations) there rank higher')
+    .option('--max-expensive-share <0..1>', 'at most this share of the bytes from sources with a cost > 0 while a free one works')
+    .option('--ranking-command <cmd>', 'shell command scoring sources: JSON {"sources":[{url}]} on stdin, {"scores":{url:0..1}} on stdout')
+    .option('--ranking-url <url>', 'URL scoring sources: answers a POST of {"sources":[...]} with {"scores":{url:0..1}}')
     .option('--state-dir <path>', 'folder for .part, journal and lock (default: .artifact-fetch next to the output)')
     .option('--overwrite', 'replace an existing file at --output')
     .option('--no-link-mirrors', "ignore mirrors from the primary's Link: rel=duplicate headers")
@@ -181,6 +189,11 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
     overwrite: flags.overwrite === true,
     useLinkHeaderMirrors: flags.linkMirrors,
     deadlineMs: flags.deadline ? parsePositiveInt('--deadline', flags.deadline, 10 ** 7) * 1000 : undefined,
+    location: flags.location ? parseLocation('--location', flags.location) : undefined,
+    maxExpensiveShare: flags.maxExpensiveShare ? parseShare('--max-expensive-share', flags.maxExpensiveShare) : undefined,
+    externalRanking: flags.rankingCommand
+      ? { command: flags.rankingCommand }
+      : flags.rankingUrl ? { url: parseHttpUrl('--ranking-url', flags.rankingUrl) } : undefined,
   };
   const job = new DownloadJob(options);
   const view = process.stderr.isTTY && !flags.quiet && !flags.json ? new (await import('./progressView')).ProgressView(job) : undefined;
