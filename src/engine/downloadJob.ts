@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { abortableSleep } from './abortableSleep';
+import { probeEncodedSource } from './adapters/gzipSource';
 import { AllocationPattern } from './allocationPattern';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
@@ -227,6 +228,7 @@ export class DownloadJob extends EventEmitter {
       url: redactUrl(s.spec.url),
       route: s.spec.proxy ? redactUrl(s.spec.proxy) : undefined,
       localAddress: s.spec.localAddress,
+      encoding: s.spec.encoding,
       state: s.state,
       reason: redactText(s.reason),
       rank: s.rank,
@@ -303,9 +305,15 @@ export class DownloadJob extends EventEmitter {
           throw new FetchError(ErrorCode.BadArguments, `not a valid proxy URL for ${redactUrl(source.url)}`);
         }
       }
+      if (source.encoding !== undefined && source.encoding !== 'gzip') {
+        throw new FetchError(ErrorCode.BadArguments, `unsupported source encoding "${String(source.encoding).slice(0, 20)}" for ${redactUrl(source.url)} (gzip is supported)`);
+      }
       if (source.localAddress !== undefined && isIP(source.localAddress) === 0) {
         throw new FetchError(ErrorCode.BadArguments, `the local address for ${redactUrl(source.url)} must be an IP address, got "${String(source.localAddress).slice(0, 60)}"`);
       }
+    }
+    if (sources.every((s) => s.encoding !== undefined)) {
+      throw new FetchError(ErrorCode.BadArguments, 'a gzip source cannot state the plain file size: give at least one plain source too');
     }
     if (!outputPath || !path.isAbsolute(outputPath)) throw new FetchError(ErrorCode.BadArguments, 'the output path must be absolute');
     if (expected?.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(expected.sha256)) {
@@ -349,7 +357,7 @@ export class DownloadJob extends EventEmitter {
     let probe: ProbeResult | undefined;
     for (let attempt = 1; !probe; attempt++) {
       try {
-        probe = await this.withProbeSlot(() => probeSource(this.transport, source, this.controller.signal));
+        probe = await this.withProbeSlot(() => (source.decodesWholeStream ? probeEncodedSource : probeSource)(this.transport, source, this.controller.signal));
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
@@ -370,6 +378,14 @@ export class DownloadJob extends EventEmitter {
       }
     }
     if (this.isOver()) return;
+    if (source.decodesWholeStream) {
+      // An encoded copy states no plain size and cannot fix the layout: it waits for the reference
+      // and is held to its size (the decoder never yields more; fewer bytes fail the stream).
+      if (source.id === 0) this.notePrimaryFailed();
+      await Promise.race([this.referenceReady, this.finished]);
+      if (this.isOver() || !this.reference) return;
+      probe = { ...probe, size: this.size };
+    }
     source.latencyMs = probe.latencyMs;
     source.size = probe.size;
     source.validator = probe.strongEtag;
@@ -427,7 +443,7 @@ export class DownloadJob extends EventEmitter {
 
   private maybeElectReference(): void {
     if (this.reference) return;
-    if (this.sources.every((s) => s.state === 'excluded')) {
+    if (this.sources.every((s) => s.state === 'excluded' || s.decodesWholeStream)) {
       this.fail(this.noSourceError());
     }
     // Otherwise the next source whose probe succeeds becomes the reference (see admit()).
@@ -518,7 +534,7 @@ export class DownloadJob extends EventEmitter {
   private join(source: SourceRuntime): void {
     if (this.isOver()) return;
     const activeCount = this.sources.filter((s) => s.state === 'active').length;
-    if (source.noRange && source !== this.reference) {
+    if (source.noRange && source !== this.reference && !source.decodesWholeStream) {
       source.setState('standby', 'ignores Range requests: only usable for a whole download from byte 0');
     } else if (activeCount < this.maxActiveSources) {
       source.setState('active', source === this.reference ? 'reference source' : 'same bytes as the primary');
@@ -1062,7 +1078,7 @@ export class DownloadJob extends EventEmitter {
   private replan(now: number): void {
     this.lastReplanAt = now;
     this.replanSoon = false;
-    const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference));
+    const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference && !s.decodesWholeStream));
     const rates = candidates.map((s) => s.meter.rate(now));
     const context = {
       bestRate: Math.max(0, ...rates),
@@ -1126,7 +1142,7 @@ export class DownloadJob extends EventEmitter {
 
   private checkSourcesLeft(): void {
     if (this.isOver() || !this.reference || this.pieces?.complete) return;
-    const alive = this.sources.some((s) => s.usable && (!s.noRange || s === this.reference) && s.state !== 'standby')
+    const alive = this.sources.some((s) => s.usable && (!s.noRange || s === this.reference || s.decodesWholeStream) && s.state !== 'standby')
       || this.sources.some((s) => s.state === 'probing')
       || this.sources.some((s) => s.state === 'standby' && !s.noRange);
     if (!alive) this.fail(this.noSourceError());

@@ -168,7 +168,14 @@ export class HttpTransport {
     url: string,
     start: number,
     endInclusive: number | undefined,
-    opts: Route & { signal?: AbortSignal; allowWhole?: boolean; ifMatch?: string; expectedTotal?: number } = {},
+    opts: Route & {
+      signal?: AbortSignal;
+      allowWhole?: boolean;
+      ifMatch?: string;
+      expectedTotal?: number;
+      /** A source that serves a compressed copy on purpose may label it so (its bytes are decoded by an adapter). */
+      allowEncoding?: 'gzip';
+    } = {},
   ): Promise<RangeResponse> {
     const dispatcher = this.dispatcherFor(opts);
     const startedOnHttps = new URL(url).protocol === 'https:';
@@ -228,7 +235,7 @@ export class HttpTransport {
     start: number,
     endInclusive: number | undefined,
     headersMs: number,
-    opts: { allowWhole?: boolean; expectedTotal?: number; ifMatch?: string },
+    opts: { allowWhole?: boolean; expectedTotal?: number; ifMatch?: string; allowEncoding?: 'gzip' },
   ): RangeResponse {
     const fail = (kind: TransportFailureKind, message: string, retryAfterMs?: number): never => {
       discardBody(body);
@@ -248,7 +255,9 @@ export class HttpTransport {
       fail('transient', `${status} from ${where}`, parseRetryAfter(headers['retry-after']));
     }
     const encoding = headers['content-encoding'];
-    if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+    const encodingName = encoding === undefined ? 'identity' : String(encoding).trim().toLowerCase();
+    const expectedEncoding = opts.allowEncoding === 'gzip' && (encodingName === 'gzip' || encodingName === 'x-gzip');
+    if (encodingName !== 'identity' && !expectedEncoding) {
       fail('protocol', `unrequested Content-Encoding "${String(encoding).slice(0, 40)}" from ${where}`);
     }
     if (status === 200) {

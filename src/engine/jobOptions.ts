@@ -16,6 +16,11 @@ export interface SourceSpec {
    * same URL from two local addresses counts as two sources, like two proxies.
    */
   localAddress?: string;
+  /**
+   * The source serves a compressed copy (e.g. `file.bin.gz`): it is read as one stream from byte 0
+   * and decoded (see adapters/gzipSource.ts). Needs at least one plain source in the job.
+   */
+  encoding?: 'gzip';
   /** User priority: higher is preferred (default 0). */
   priority?: number;
   /** Relative cost of bytes from this source (default 0 = free). Cheaper sources win ties. */

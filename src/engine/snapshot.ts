@@ -17,6 +17,8 @@ export interface SourceSnapshot {
   route?: string;
   /** Local address the source's sockets bind to, if its route names one. */
   localAddress?: string;
+  /** 'gzip' for a source read as one compressed stream and decoded. */
+  encoding?: 'gzip';
   state: SourceState;
   /** Why it is in that state ("fastest: 38.2 MB/s", "dropped: silent for 5 s", ...). */
   reason: string;

@@ -55,6 +55,11 @@ export class SourceRuntime {
     return this.state !== 'excluded' && this.state !== 'banned' && this.state !== 'dropped' && this.state !== 'probing';
   }
 
+  /** Serves an encoded copy: decoded as one whole stream from byte 0 (never the reference). */
+  get decodesWholeStream(): boolean {
+    return this.spec.encoding !== undefined;
+  }
+
   get priority(): number {
     return this.spec.priority ?? 0;
   }
