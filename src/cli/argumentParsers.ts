@@ -58,6 +58,15 @@ export function parseBindRoute(text: string): { url: string; localAddress: strin
   return { url, localAddress };
 }
 
+/**
+ * A source argument: a plain URL, or `gzip+<url>` for a source that serves a gzip-compressed copy
+ * (decoded as one stream; see adapters/gzipSource.ts).
+ */
+export function parseSourceArgument(text: string): { url: string; encoding?: 'gzip' } {
+  const match = /^gzip\+(https?:.*)$/i.exec(text);
+  return match ? { url: match[1], encoding: 'gzip' } : { url: text };
+}
+
 /** A share 0..1, as a fraction (`0.25`) or a percentage (`25%`). */
 export function parseShare(flag: string, text: string): number {
   const match = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());

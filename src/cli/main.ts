@@ -13,7 +13,7 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
-import { parseBindRoute, parseByteCount, parseHex256, parseHttpUrl, parseLocation, parsePositiveInt, parseProxyRoute, parseShare } from './argumentParsers';
+import { parseBindRoute, parseByteCount, parseSourceArgument, parseHex256, parseHttpUrl, parseLocation, parsePositiveInt, parseProxyRoute, parseShare } from './argumentParsers';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -50,7 +50,7 @@ function buildProgram(): Command {
   program
     .command('get')
     .description('download one artifact; every URL is a source of the same bytes, the first is the primary')
-    .argument('<urls...>', 'source URLs (http or https), or one local .meta4/.metalink file')
+    .argument('<urls...>', 'source URLs (http or https; gzip+<url> for a gzip-compressed copy), or one local .meta4/.metalink file')
     .requiredOption('-o, --output <path>', 'where the verified file lands')
     .option('--sha256 <hex>', 'expected whole-file SHA-256')
     .option('--manifest <path|url>', 'Merkle manifest (artifact-fetch/manifest@1): every piece is checked as it arrives')
@@ -130,7 +130,8 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Builds the job from flags, runs it with progress, prints the result. Returns the exit code. */
 async function runGet(urls: string[], flags: GetFlags): Promise<number> {
-  let sources: SourceSpec[] = urls.map((url) => ({ url, origin: 'cli' }));
+  let sources: SourceSpec[] = urls.map((text) => ({ ...parseSourceArgument(text), origin: 'cli' }));
+  urls = sources.map((s) => s.url);
   let expected: ExpectedIdentity = {};
   let output = flags.output;
   if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^https?:/i.test(urls[0])) {

@@ -12,6 +12,8 @@ export interface MirrorEntry {
   proxy?: string;
   /** Local IP address to connect from (a route over a chosen interface or uplink). */
   localAddress?: string;
+  /** 'gzip': the mirror holds `<path>.gz`, a gzip-compressed copy, instead of the plain file. */
+  encoding?: 'gzip';
 }
 
 /** `artifactFetch.mirrors` item: every URL under `prefix` is also found under each mirror prefix. */
@@ -59,6 +61,10 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
     problems.push(`${where}: "localAddress" must be an IP address; mirror skipped`);
     return undefined;
   }
+  if (entry.encoding !== undefined && entry.encoding !== 'gzip') {
+    problems.push(`${where}: "encoding" must be "gzip"; mirror skipped`);
+    return undefined;
+  }
   const mirror: MirrorEntry = { url: entry.url };
   const priority = optionalNumber(entry.priority);
   const cost = optionalNumber(entry.cost);
@@ -67,6 +73,7 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
   if (typeof entry.location === 'string' && entry.location) mirror.location = entry.location.toLowerCase();
   if (typeof entry.proxy === 'string') mirror.proxy = entry.proxy;
   if (typeof entry.localAddress === 'string') mirror.localAddress = entry.localAddress;
+  if (entry.encoding === 'gzip') mirror.encoding = 'gzip';
   return mirror;
 }
 
@@ -116,7 +123,9 @@ export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]):
   for (const rule of rules) {
     if (!primaryUrl.startsWith(rule.prefix)) continue;
     for (const mirror of rule.mirrors) {
-      const url = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
+      const mapped = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
+      // A gzip mirror holds the compressed copy next to where the plain file would be.
+      const url = mirror.encoding === 'gzip' ? `${mapped}.gz` : mapped;
       if (!isHttpUrl(url)) continue;
       const key = `${url} ${mirror.proxy ?? ''} ${mirror.localAddress ?? ''}`;
       if (seen.has(key)) continue;
@@ -127,6 +136,7 @@ export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]):
       if (mirror.location !== undefined) source.location = mirror.location;
       if (mirror.proxy !== undefined) source.proxy = mirror.proxy;
       if (mirror.localAddress !== undefined) source.localAddress = mirror.localAddress;
+      if (mirror.encoding !== undefined) source.encoding = mirror.encoding;
       sources.push(source);
     }
   }

@@ -170,6 +170,7 @@ export function sourceRow(source: SourceSnapshot): RowView {
     source.url,
     source.route ? `route: ${source.route}` : undefined,
     source.localAddress ? `from local address ${source.localAddress}` : undefined,
+    source.encoding ? `serves a ${source.encoding} copy: decoded as one stream from byte 0, verified like the others` : undefined,
     `rank ${source.rank > 0 ? source.rank : '–'} (score ${source.score.toFixed(2)}), ${source.connections} connections`,
     `${formatBytes(source.bytes)} received, ${strikes}`,
     ...scoreExplanation(source),

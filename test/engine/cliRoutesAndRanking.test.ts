@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { makeArtifact, sha256Hex } from '../harness/artifact';
 import type { MirrorRequest } from '../harness/mirrorServer';
 import { MiB, assertFileEquals, buildCli, runCli, useFixtures } from './fixtures';
@@ -32,6 +33,20 @@ describe('engine: the CLI routes and ranking flags', function () {
     const result = JSON.parse(run.stdout) as { sources: Array<{ url: string }> };
     assert.equal(result.sources.length, 2);
     assert.ok([...peers.values()].includes('127.0.0.2'), `peers: ${[...new Set(peers.values())].join(', ')}`);
+    await assertFileEquals(output, body);
+  });
+
+  it('gzip+<url> names a source that serves a gzip-compressed copy', async () => {
+    const plain = await fx.mirror({ body, bytesPerSecond: 2e6 });
+    const gz = await fx.mirror({ body: gzipSync(body), host: '127.0.0.2', path: '/artifact.bin.gz' });
+    const dir = await fx.tempDir();
+    const output = path.join(dir, 'gz.bin');
+    const run = await runCli(['get', plain.url, `gzip+${gz.url}`, '-o', output, '--sha256', sha256, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { sources: Array<{ url: string; bytes: number }> };
+    assert.equal(result.sources[1].url, gz.url);
+    assert.ok(result.sources[1].bytes > 0, `the gzip source carried ${result.sources[1].bytes}`);
+    assert.ok(gz.requests.length > 0 && gz.requests.every((r) => r.range === 'bytes=0-'));
     await assertFileEquals(output, body);
   });
 

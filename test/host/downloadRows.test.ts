@@ -81,6 +81,7 @@ describe('tree rows', () => {
       '  external service: 0.90 → +0.12',
     ]);
     assert.ok(lines.includes('from local address 192.0.2.7'), row.tooltip);
+    assert.match(sourceRow(sampleSource({ encoding: 'gzip' })).tooltip, /^serves a gzip copy: decoded as one stream from byte 0/m);
   });
 
   it('says which ranking inputs do not count instead of showing zeros', () => {

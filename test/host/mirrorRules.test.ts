@@ -72,4 +72,13 @@ describe('mirror rules', () => {
       { url: 'https://cdn.example.net/a.iso', origin: 'settings', localAddress: '192.0.2.11' },
     ]);
   });
+
+  it('maps a gzip mirror onto the compressed copy next to the file', () => {
+    const { rules, problems } = parseMirrorRules([
+      { prefix: 'https://releases.example.com/', mirrors: [{ url: 'https://gz.example.net/', encoding: 'gzip' }, { url: 'https://x.example.net/', encoding: 'brotli' }] },
+    ]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /"encoding" must be "gzip"/);
+    assert.deepEqual(sourcesForUrl('https://releases.example.com/a.iso', rules)[1], { url: 'https://gz.example.net/a.iso.gz', origin: 'settings', encoding: 'gzip' });
+  });
 });
