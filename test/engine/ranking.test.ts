@@ -153,8 +153,8 @@ describe('engine: ranking inputs', function () {
     }
 
     it('a command scores sources from the request on its stdin; the scores enter the breakdown and the ranking', async () => {
-      const a = await fx.mirror({ body, bytesPerSecond: 6e6 });
-      const b = await fx.mirror({ body, bytesPerSecond: 6e6, host: '127.0.0.2' });
+      const a = await fx.mirror({ body, bytesPerSecond: 4e6 });
+      const b = await fx.mirror({ body, bytesPerSecond: 4e6, host: '127.0.0.2' });
       const dir = await fx.tempDir();
       const command = await rankingScript(dir, `
         let input = '';
@@ -182,22 +182,26 @@ describe('engine: ranking inputs', function () {
     });
 
     it('a failing or hanging command is ignored with its reason, and the job finishes', async () => {
-      const a = await fx.mirror({ body, bytesPerSecond: 40e6 });
+      // 2 s of download: the shell's answer (or its timeout) comes well before the end.
+      const a = await fx.mirror({ body, bytesPerSecond: 4e6 });
       const dir = await fx.tempDir();
       const failing = await runJob(fx, {
         sources: [{ url: a.url }],
         outputPath: path.join(dir, 'fail.bin'),
-        externalRanking: { command: await rankingScript(dir, 'process.stderr.write("no scores today"); process.exit(3);') },
+        externalRanking: { command: 'echo "no scores today" >&2; exit 3' },
       });
       assert.equal(failing.result.ok, true);
       assert.ok(failing.events.some((e) => /external ranking ignored .*exited with 3: no scores today/.test(e.message)), failing.events.map((e) => e.message).join('\n'));
+      const marker = path.join(dir, 'survived');
       const hanging = await runJob(fx, {
         sources: [{ url: a.url }],
         outputPath: path.join(dir, 'hang.bin'),
-        externalRanking: { command: await rankingScript(dir, 'setTimeout(() => undefined, 60_000);'), timeoutMs: 300 },
+        externalRanking: { command: `sleep 1; touch "${marker}"`, timeoutMs: 300 },
       });
       assert.equal(hanging.result.ok, true);
       assert.ok(hanging.events.some((e) => /external ranking ignored .*no answer within 300 ms/.test(e.message)), hanging.events.map((e) => e.message).join('\n'));
+      // The job took 2 s: a surviving `sleep 1` would have created the marker by now.
+      await assert.rejects(fsp.stat(marker), 'the timed-out command was killed');
     });
 
     it('a URL answers a POST; the answer is cached across jobs for its TTL', async () => {

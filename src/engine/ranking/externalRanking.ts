@@ -96,19 +96,31 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** Runs `command` in a shell, feeds `input`, returns stdout; fails on a non-zero exit or abort. */
 function runCommand(command: string, input: string, signal: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    // SIGKILL: a service that ignores the timeout must not outlive it.
-    const child = spawn(command, { shell: true, stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+    // Its own process group, killed whole with SIGKILL on timeout: a service that ignores the
+    // timeout (or the shell's children) must not outlive it.
+    const child = spawn(command, { shell: true, stdio: ['pipe', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
+    const killAll = (): void => {
+      try {
+        if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    if (signal.aborted) killAll();
+    signal.addEventListener('abort', killAll, { once: true });
     const out: Buffer[] = [];
     let outBytes = 0;
     let errText = '';
     child.stdout.on('data', (chunk: Buffer) => {
       outBytes += chunk.length;
-      if (outBytes > MAX_ANSWER_BYTES) child.kill('SIGKILL');
+      if (outBytes > MAX_ANSWER_BYTES) killAll();
       else out.push(chunk);
     });
     child.stderr.on('data', (chunk: Buffer) => { if (errText.length < 400) errText += chunk.toString('utf8'); });
     child.on('error', (error) => reject(signal.aborted ? new Error('aborted') : error));
     child.on('close', (code, killedBy) => {
+      signal.removeEventListener('abort', killAll);
       if (outBytes > MAX_ANSWER_BYTES) reject(new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`));
       else if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new Error(`the command exited with ${code ?? killedBy}${errText ? `: ${errText.trim().slice(0, 200)}` : ''}`));
