@@ -13,7 +13,7 @@ import { createManifest, parseManifest, serializeManifest } from '../engine/inte
 import { expectationFromManifest, loadTrustedManifest } from '../engine/integrity/manifestLoader';
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
-import { parseByteCount, parseHex256, parsePositiveInt, parseProxyRoute } from './argumentParsers';
+import { parseBindRoute, parseByteCount, parseSourceArgument, parseHex256, parseHttpUrl, parseLocation, parsePositiveInt, parseProxyRoute, parseShare } from './argumentParsers';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -27,6 +27,11 @@ interface GetFlags {
   limitRate?: string;
   minSpeed?: string;
   proxyRoute: string[];
+  bindRoute: string[];
+  rankingCommand?: string;
+  rankingUrl?: string;
+  maxExpensiveShare?: string;
+  location?: string;
   json?: boolean;
   overwrite?: boolean;
   stateDir?: string;
@@ -45,7 +50,7 @@ function buildProgram(): Command {
   program
     .command('get')
     .description('download one artifact; every URL is a source of the same bytes, the first is the primary')
-    .argument('<urls...>', 'source URLs (http or https), or one local .meta4/.metalink file')
+    .argument('<urls...>', 'source URLs (http or https; gzip+<url> for a gzip-compressed copy), or one local .meta4/.metalink file')
     .requiredOption('-o, --output <path>', 'where the verified file lands')
     .option('--sha256 <hex>', 'expected whole-file SHA-256')
     .option('--manifest <path|url>', 'Merkle manifest (artifact-fetch/manifest@1): every piece is checked as it arrives')
@@ -56,6 +61,11 @@ function buildProgram(): Command {
     .option('--limit-rate <bytes/s>', 'global speed limit, e.g. 20M')
     .option('--min-speed <bytes/s>', 'drop a source slower than this after a grace window (default 16K)')
     .option('--proxy-route <url=proxy>', 'reach <url> through an HTTP proxy (repeatable); the same URL over another route is another source', collect, [])
+    .option('--bind-route <url=address>', 'reach <url> from this local IP address (repeatable); another route, so another source', collect, [])
+    .option('--location <cc>', 'your two-letter country code: sources (or Metalink locations) there rank higher')
+    .option('--max-expensive-share <0..1>', 'at most this share of the bytes from sources with a cost > 0 while a free one works')
+    .option('--ranking-command <cmd>', 'shell command scoring sources: JSON {"sources":[{url}]} on stdin, {"scores":{url:0..1}} on stdout')
+    .option('--ranking-url <url>', 'URL scoring sources: answers a POST of {"sources":[...]} with {"scores":{url:0..1}}')
     .option('--state-dir <path>', 'folder for .part, journal and lock (default: .artifact-fetch next to the output)')
     .option('--overwrite', 'replace an existing file at --output')
     .option('--no-link-mirrors', "ignore mirrors from the primary's Link: rel=duplicate headers")
@@ -120,7 +130,8 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Builds the job from flags, runs it with progress, prints the result. Returns the exit code. */
 async function runGet(urls: string[], flags: GetFlags): Promise<number> {
-  let sources: SourceSpec[] = urls.map((url) => ({ url, origin: 'cli' }));
+  let sources: SourceSpec[] = urls.map((text) => ({ ...parseSourceArgument(text), origin: 'cli' }));
+  urls = sources.map((s) => s.url);
   let expected: ExpectedIdentity = {};
   let output = flags.output;
   if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^https?:/i.test(urls[0])) {
@@ -142,9 +153,15 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   }
   for (const route of flags.proxyRoute) {
     const { url, proxy } = parseProxyRoute(route);
-    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy);
+    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy && !s.localAddress);
     if (matching.length === 0) throw new FetchError(ErrorCode.BadArguments, `--proxy-route: no source URL starts with ${url}`);
     for (const source of matching) sources.push({ ...source, proxy, origin: 'cli-route' });
+  }
+  for (const route of flags.bindRoute) {
+    const { url, localAddress } = parseBindRoute(route);
+    const matching = sources.filter((s) => s.url.startsWith(url) && !s.proxy && !s.localAddress);
+    if (matching.length === 0) throw new FetchError(ErrorCode.BadArguments, `--bind-route: no source URL starts with ${url}`);
+    for (const source of matching) sources.push({ ...source, localAddress, origin: 'cli-route' });
   }
   if (flags.manifest) {
     const manifest = await loadTrustedManifest(flags.manifest, { primaryUrl: urls[0], root: flags.root });
@@ -173,6 +190,11 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
     overwrite: flags.overwrite === true,
     useLinkHeaderMirrors: flags.linkMirrors,
     deadlineMs: flags.deadline ? parsePositiveInt('--deadline', flags.deadline, 10 ** 7) * 1000 : undefined,
+    location: flags.location ? parseLocation('--location', flags.location) : undefined,
+    maxExpensiveShare: flags.maxExpensiveShare ? parseShare('--max-expensive-share', flags.maxExpensiveShare) : undefined,
+    externalRanking: flags.rankingCommand
+      ? { command: flags.rankingCommand }
+      : flags.rankingUrl ? { url: parseHttpUrl('--ranking-url', flags.rankingUrl) } : undefined,
   };
   const job = new DownloadJob(options);
   const view = process.stderr.isTTY && !flags.quiet && !flags.json ? new (await import('./progressView')).ProgressView(job) : undefined;

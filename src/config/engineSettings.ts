@@ -1,4 +1,5 @@
 import type { JobOptions, RankingWeights } from '../engine/jobOptions';
+import type { ExternalRankingOptions } from '../engine/ranking/externalRanking';
 import { SettingKey } from './settingKeys';
 
 /** Values of `artifactFetch.pieceSize` and the bytes they stand for ("auto" lets the engine choose). */
@@ -12,7 +13,7 @@ export const pieceSizeChoices: Readonly<Record<string, number | undefined>> = {
   '64 MiB': 64 * 1024 * 1024,
 };
 
-const rankingWeightNames: ReadonlyArray<keyof RankingWeights> = ['throughput', 'latency', 'errors', 'priority', 'cost', 'location'];
+const rankingWeightNames: ReadonlyArray<keyof RankingWeights> = ['throughput', 'latency', 'errors', 'priority', 'cost', 'location', 'external'];
 
 /** The engine tuning the settings ask for, already validated. */
 export interface EngineSettings {
@@ -27,6 +28,10 @@ export interface EngineSettings {
   rankingWeights?: Partial<RankingWeights>;
   /** The user's location tag for ranking (e.g. "de"). */
   location?: string;
+  /** 0..1; undefined = no cap on the bytes from sources with a cost. */
+  maxExpensiveShare?: number;
+  /** The external ranking service (a command wins over a URL). */
+  externalRanking?: ExternalRankingOptions;
 }
 
 /** Reads one setting by key (relative to `artifactFetch.`). */
@@ -69,6 +74,12 @@ export function readEngineSettings(get: SettingLookup): EngineSettings {
   }
   const location = get(SettingKey.location);
   if (typeof location === 'string' && /^[a-z]{2}$/i.test(location.trim())) settings.location = location.trim().toLowerCase();
+  const share = get(SettingKey.maxExpensiveShare);
+  if (typeof share === 'number' && Number.isFinite(share) && share < 1) settings.maxExpensiveShare = Math.max(0, share);
+  const command = get(SettingKey.rankingCommand);
+  const url = get(SettingKey.rankingUrl);
+  if (typeof command === 'string' && command.trim()) settings.externalRanking = { command: command.trim() };
+  else if (typeof url === 'string' && /^https?:\/\/\S+$/i.test(url.trim())) settings.externalRanking = { url: url.trim() };
   if (settings.pieceSize === undefined) delete settings.pieceSize;
   return settings;
 }
@@ -84,5 +95,7 @@ export function jobTuning(settings: EngineSettings): Partial<JobOptions> {
   if (settings.minSourceSpeed !== undefined) tuning.minSourceSpeed = settings.minSourceSpeed;
   if (settings.rankingWeights) tuning.rankingWeights = settings.rankingWeights;
   if (settings.location) tuning.location = settings.location;
+  if (settings.maxExpensiveShare !== undefined) tuning.maxExpensiveShare = settings.maxExpensiveShare;
+  if (settings.externalRanking) tuning.externalRanking = settings.externalRanking;
   return tuning;
 }

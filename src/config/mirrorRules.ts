@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { SourceSpec } from '../engine/jobOptions';
 
 /** One mirror prefix of a rule, with how much to prefer it. */
@@ -9,6 +10,10 @@ export interface MirrorEntry {
   location?: string;
   /** HTTP(S) proxy to reach this mirror through (a route). */
   proxy?: string;
+  /** Local IP address to connect from (a route over a chosen interface or uplink). */
+  localAddress?: string;
+  /** 'gzip': the mirror holds `<path>.gz`, a gzip-compressed copy, instead of the plain file. */
+  encoding?: 'gzip';
 }
 
 /** `artifactFetch.mirrors` item: every URL under `prefix` is also found under each mirror prefix. */
@@ -52,6 +57,14 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
     problems.push(`${where}: "proxy" must be an http(s) URL; mirror skipped`);
     return undefined;
   }
+  if (entry.localAddress !== undefined && (typeof entry.localAddress !== 'string' || isIP(entry.localAddress) === 0)) {
+    problems.push(`${where}: "localAddress" must be an IP address; mirror skipped`);
+    return undefined;
+  }
+  if (entry.encoding !== undefined && entry.encoding !== 'gzip') {
+    problems.push(`${where}: "encoding" must be "gzip"; mirror skipped`);
+    return undefined;
+  }
   const mirror: MirrorEntry = { url: entry.url };
   const priority = optionalNumber(entry.priority);
   const cost = optionalNumber(entry.cost);
@@ -59,6 +72,8 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
   if (cost !== undefined) mirror.cost = cost;
   if (typeof entry.location === 'string' && entry.location) mirror.location = entry.location.toLowerCase();
   if (typeof entry.proxy === 'string') mirror.proxy = entry.proxy;
+  if (typeof entry.localAddress === 'string') mirror.localAddress = entry.localAddress;
+  if (entry.encoding === 'gzip') mirror.encoding = 'gzip';
   return mirror;
 }
 
@@ -104,13 +119,15 @@ function mapOntoMirror(url: string, prefix: string, mirrorPrefix: string): strin
  */
 export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]): SourceSpec[] {
   const sources: SourceSpec[] = [{ url: primaryUrl, origin: 'user' }];
-  const seen = new Set([`${primaryUrl} `]);
+  const seen = new Set([`${primaryUrl}  `]);
   for (const rule of rules) {
     if (!primaryUrl.startsWith(rule.prefix)) continue;
     for (const mirror of rule.mirrors) {
-      const url = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
+      const mapped = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
+      // A gzip mirror holds the compressed copy next to where the plain file would be.
+      const url = mirror.encoding === 'gzip' ? `${mapped}.gz` : mapped;
       if (!isHttpUrl(url)) continue;
-      const key = `${url} ${mirror.proxy ?? ''}`;
+      const key = `${url} ${mirror.proxy ?? ''} ${mirror.localAddress ?? ''}`;
       if (seen.has(key)) continue;
       seen.add(key);
       const source: SourceSpec = { url, origin: 'settings' };
@@ -118,6 +135,8 @@ export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]):
       if (mirror.cost !== undefined) source.cost = mirror.cost;
       if (mirror.location !== undefined) source.location = mirror.location;
       if (mirror.proxy !== undefined) source.proxy = mirror.proxy;
+      if (mirror.localAddress !== undefined) source.localAddress = mirror.localAddress;
+      if (mirror.encoding !== undefined) source.encoding = mirror.encoding;
       sources.push(source);
     }
   }

@@ -11,6 +11,9 @@ export const SettingKey = {
   minSourceSpeed: 'minSourceSpeed',
   rankingWeights: 'rankingWeights',
   location: 'location',
+  maxExpensiveShare: 'maxExpensiveShare',
+  rankingCommand: 'rankingCommand',
+  rankingUrl: 'rankingUrl',
 } as const;
 
 /** VS Code's own network settings (section `http`). */

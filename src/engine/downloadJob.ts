@@ -8,8 +8,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { abortableSleep } from './abortableSleep';
+import { probeEncodedSource } from './adapters/gzipSource';
 import { AllocationPattern } from './allocationPattern';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
@@ -31,7 +33,9 @@ import { fetchSegment, PlannerConflict, type SegmentSink } from './segmentFetche
 import { SegmentPlanner, type RateModel, type Segment } from './segmentPlanner';
 import type { DownloadResult, JobEvent, JobSnapshot, JobState, SegmentSnapshot, SourceSnapshot } from './snapshot';
 import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
-import { DEFAULT_RANKING_WEIGHTS, scoreSource } from './sourceRanking';
+import { capExpensiveWeights, expensiveBytesLeft, fitSegmentToBudget, isExpensive } from './ranking/expensiveShare';
+import { fetchExternalScores } from './ranking/externalRanking';
+import { DEFAULT_RANKING_WEIGHTS, scoreBreakdown } from './sourceRanking';
 import { SourceRuntime } from './sourceRuntime';
 import { TargetLock } from './targetLock';
 import { writeStateFile } from './stateFile';
@@ -165,6 +169,7 @@ export class DownloadJob extends EventEmitter {
         }, this.options.deadlineMs);
       }
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+      this.askExternalRanking();
       for (const source of this.sources) void this.admit(source);
       await Promise.race([this.referenceReady, this.finished]);
       this.checkFatal();
@@ -226,10 +231,14 @@ export class DownloadJob extends EventEmitter {
       id: s.id,
       url: redactUrl(s.spec.url),
       route: s.spec.proxy ? redactUrl(s.spec.proxy) : undefined,
+      localAddress: s.spec.localAddress,
+      encoding: s.spec.encoding,
       state: s.state,
       reason: redactText(s.reason),
       rank: s.rank,
       score: round3(s.score),
+      scoreInputs: s.scoreInputs,
+      expensiveShareCap: isExpensive(s) && this.expensiveShare < 1 ? this.expensiveShare : undefined,
       bytes: s.bytes,
       bytesPerSecond: Math.round(s.meter.rate(now)),
       latencyMs: s.latencyMs,
@@ -300,6 +309,15 @@ export class DownloadJob extends EventEmitter {
           throw new FetchError(ErrorCode.BadArguments, `not a valid proxy URL for ${redactUrl(source.url)}`);
         }
       }
+      if (source.encoding !== undefined && source.encoding !== 'gzip') {
+        throw new FetchError(ErrorCode.BadArguments, `unsupported source encoding "${String(source.encoding).slice(0, 20)}" for ${redactUrl(source.url)} (gzip is supported)`);
+      }
+      if (source.localAddress !== undefined && isIP(source.localAddress) === 0) {
+        throw new FetchError(ErrorCode.BadArguments, `the local address for ${redactUrl(source.url)} must be an IP address, got "${String(source.localAddress).slice(0, 60)}"`);
+      }
+    }
+    if (sources.every((s) => s.encoding !== undefined)) {
+      throw new FetchError(ErrorCode.BadArguments, 'a gzip source cannot state the plain file size: give at least one plain source too');
     }
     if (!outputPath || !path.isAbsolute(outputPath)) throw new FetchError(ErrorCode.BadArguments, 'the output path must be absolute');
     if (expected?.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(expected.sha256)) {
@@ -311,6 +329,8 @@ export class DownloadJob extends EventEmitter {
     }
     if (expected?.pieceSize !== undefined) validatePieceSize(expected.pieceSize);
     if (this.options.pieceSize !== undefined) validatePieceSize(this.options.pieceSize);
+    const share = this.options.maxExpensiveShare;
+    if (share !== undefined && !(share >= 0 && share <= 1)) throw new FetchError(ErrorCode.BadArguments, 'the expensive share must be between 0 and 1');
   }
 
   private async prepareTarget(): Promise<void> {
@@ -341,7 +361,7 @@ export class DownloadJob extends EventEmitter {
     let probe: ProbeResult | undefined;
     for (let attempt = 1; !probe; attempt++) {
       try {
-        probe = await this.withProbeSlot(() => probeSource(this.transport, source, this.controller.signal));
+        probe = await this.withProbeSlot(() => (source.decodesWholeStream ? probeEncodedSource : probeSource)(this.transport, source, this.controller.signal));
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
@@ -362,6 +382,14 @@ export class DownloadJob extends EventEmitter {
       }
     }
     if (this.isOver()) return;
+    if (source.decodesWholeStream) {
+      // An encoded copy states no plain size and cannot fix the layout: it waits for the reference
+      // and is held to its size (the decoder never yields more; fewer bytes fail the stream).
+      if (source.id === 0) this.notePrimaryFailed();
+      await Promise.race([this.referenceReady, this.finished]);
+      if (this.isOver() || !this.reference) return;
+      probe = { ...probe, size: this.size };
+    }
     source.latencyMs = probe.latencyMs;
     source.size = probe.size;
     source.validator = probe.strongEtag;
@@ -419,7 +447,7 @@ export class DownloadJob extends EventEmitter {
 
   private maybeElectReference(): void {
     if (this.reference) return;
-    if (this.sources.every((s) => s.state === 'excluded')) {
+    if (this.sources.every((s) => s.state === 'excluded' || s.decodesWholeStream)) {
       this.fail(this.noSourceError());
     }
     // Otherwise the next source whose probe succeeds becomes the reference (see admit()).
@@ -453,7 +481,7 @@ export class DownloadJob extends EventEmitter {
   }
 
   private addLinkHeaderMirrors(probe: ProbeResult): void {
-    const known = new Set(this.sources.map((s) => `${s.spec.url} ${s.spec.proxy ?? ''}`));
+    const known = new Set(this.sources.map((s) => `${s.spec.url} ${s.spec.proxy ?? s.spec.localAddress ?? ''}`));
     for (const mirror of parseLinkMirrors(probe.headers.link, probe.finalUrl)) {
       if (known.has(`${mirror.url} `) || this.sources.length >= 64) continue;
       const spec: SourceSpec = { url: mirror.url, priority: mirror.priority !== undefined ? 100 - mirror.priority : 0, location: mirror.geo, origin: 'link-header' };
@@ -513,7 +541,7 @@ export class DownloadJob extends EventEmitter {
   private join(source: SourceRuntime): void {
     if (this.isOver()) return;
     const activeCount = this.sources.filter((s) => s.state === 'active').length;
-    if (source.noRange && source !== this.reference) {
+    if (source.noRange && source !== this.reference && !source.decodesWholeStream) {
       source.setState('standby', 'ignores Range requests: only usable for a whole download from byte 0');
     } else if (activeCount < this.maxActiveSources) {
       source.setState('active', source === this.reference ? 'reference source' : 'same bytes as the primary');
@@ -653,6 +681,11 @@ export class DownloadJob extends EventEmitter {
         (source.noRange ? undefined : planner.steal(source.id, now) ?? planner.race(source.id, now));
       if (!segment) {
         if (this.pieces!.complete) return;
+        await this.waitForWork(TICK_MS);
+        continue;
+      }
+      if (!this.withinExpensiveShare(source, segment)) {
+        planner.release(segment);
         await this.waitForWork(TICK_MS);
         continue;
       }
@@ -913,6 +946,51 @@ export class DownloadJob extends EventEmitter {
     for (const waker of wakers) waker();
   }
 
+  // ---------------------------------------------------------------- cost cap and external ranking
+
+  private get expensiveShare(): number {
+    return this.options.maxExpensiveShare ?? 1;
+  }
+
+  /** The cap applies while a free source can still carry the bytes; without one it is lifted. */
+  private expensiveCapBinds(): boolean {
+    return this.expensiveShare < 1 && this.sources.some((s) => !isExpensive(s) && s.usable);
+  }
+
+  /** Cuts a new segment of an expensive source to the cap's budget; false: it gets none now. */
+  private withinExpensiveShare(source: SourceRuntime, segment: Segment): boolean {
+    if (!isExpensive(source) || !this.expensiveCapBinds()) return true;
+    const left = expensiveBytesLeft(this.expensiveShare, this.size, this.sources, this.planner!.active.values(), segment);
+    const { fits, reopen } = fitSegmentToBudget(segment, left, this.pieces!);
+    if (reopen) this.planner!.addOpen(reopen.start, reopen.end);
+    if (!fits && !this.expensiveCapLogged) {
+      this.expensiveCapLogged = true;
+      this.log('info', `sources with a cost reached their cap of ${Math.round(this.expensiveShare * 100)}% of the bytes; free sources carry the rest`);
+    }
+    return fits;
+  }
+
+  private expensiveCapLogged = false;
+  /** Scores of the external ranking service by (redacted) source URL, once it answered. */
+  private externalScores?: Map<string, number>;
+
+  /** Asks the external ranking service once; its answer counts from the next re-rank on. */
+  private askExternalRanking(): void {
+    const options = this.options.externalRanking;
+    if (!options || (!options.command && !options.url)) return;
+    const sources = this.sources.map((s) => ({ url: redactUrl(s.spec.url), route: s.spec.proxy ? redactUrl(s.spec.proxy) : s.spec.localAddress }));
+    void fetchExternalScores(options, sources, this.controller.signal).then((answer) => {
+      if (this.isOver()) return;
+      if (!answer.ok) {
+        this.log('info', `external ranking ignored (${answer.from}): ${answer.reason}`);
+        return;
+      }
+      this.externalScores = answer.scores;
+      this.replanSoon = true;
+      this.log('info', `external ranking: ${answer.scores.size} scores from ${answer.from}${answer.cached ? ' (cached)' : ''}`);
+    });
+  }
+
   // ---------------------------------------------------------------- rates and sizing
 
   /** Expected bytes/s of one channel of `source`. */
@@ -1007,7 +1085,7 @@ export class DownloadJob extends EventEmitter {
   private replan(now: number): void {
     this.lastReplanAt = now;
     this.replanSoon = false;
-    const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference));
+    const candidates = this.sources.filter((s) => s.usable && !(s.noRange && s !== this.reference && !s.decodesWholeStream));
     const rates = candidates.map((s) => s.meter.rate(now));
     const context = {
       bestRate: Math.max(0, ...rates),
@@ -1015,10 +1093,11 @@ export class DownloadJob extends EventEmitter {
       maxPriority: Math.max(0, ...candidates.map((s) => s.priority)),
       maxCost: Math.max(0, ...candidates.map((s) => s.cost)),
       location: this.options.location,
+      external: this.externalScores && new Map(candidates.map((s) => [s.id, this.externalScores!.get(redactUrl(s.spec.url)) ?? 0])),
       now,
     };
     const weights = { ...DEFAULT_RANKING_WEIGHTS, ...this.options.rankingWeights };
-    for (const source of candidates) source.score = scoreSource(source, context, weights);
+    for (const source of candidates) ({ score: source.score, inputs: source.scoreInputs } = scoreBreakdown(source, context, weights));
     candidates.sort((a, b) => b.score - a.score);
     candidates.forEach((source, i) => { source.rank = i + 1; });
     for (const [i, source] of candidates.entries()) {
@@ -1050,7 +1129,7 @@ export class DownloadJob extends EventEmitter {
       if (source.targetChannels === 0 || source.state !== 'active' || now < source.backoffUntil) continue;
       weightsBySource.set(source.id, source.meter.totalBytes > 0 ? Math.max(1, source.meter.rate(now)) : fallback);
     }
-    this.pattern.recompute(weightsBySource);
+    this.pattern.recompute(this.expensiveCapBinds() ? capExpensiveWeights(weightsBySource, (id) => isExpensive(this.sources[id]), this.expensiveShare) : weightsBySource);
     this.planner?.clearReservations();
   }
 
@@ -1070,7 +1149,7 @@ export class DownloadJob extends EventEmitter {
 
   private checkSourcesLeft(): void {
     if (this.isOver() || !this.reference || this.pieces?.complete) return;
-    const alive = this.sources.some((s) => s.usable && (!s.noRange || s === this.reference) && s.state !== 'standby')
+    const alive = this.sources.some((s) => s.usable && (!s.noRange || s === this.reference || s.decodesWholeStream) && s.state !== 'standby')
       || this.sources.some((s) => s.state === 'probing')
       || this.sources.some((s) => s.state === 'standby' && !s.noRange);
     if (!alive) this.fail(this.noSourceError());

@@ -4,7 +4,7 @@
  * cap on body length. Redirects are followed by hand so that credentials stay bound to their
  * exact origin and an HTTPS job is never downgraded to cleartext.
  */
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import { parseRetryAfter } from './retryPolicy';
 import { redactUrl } from './security/redaction';
 
@@ -64,6 +64,14 @@ export interface RangeResponse {
   headersMs: number;
 }
 
+/** The way requests to a source travel: through an HTTP(S) proxy and/or from a local address. */
+export interface Route {
+  /** HTTP or HTTPS proxy URL (CONNECT tunnels). */
+  proxy?: string;
+  /** Local IP address the sockets bind to (picks the interface, e.g. a second uplink). */
+  localAddress?: string;
+}
+
 const MAX_REDIRECTS = 8;
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
@@ -118,10 +126,15 @@ export class HttpTransport {
     }
   }
 
-  private dispatcherFor(proxy: string | undefined): Dispatcher {
-    const key = proxy ?? '';
+  /**
+   * One pool per route: the proxy (if any) and the local address to bind (if any). The same
+   * origin over two routes gets two pools, so their sockets and measurements never mix.
+   */
+  private dispatcherFor(route: Route): Dispatcher {
+    const key = `${route.proxy ?? ''} ${route.localAddress ?? ''}`;
     let dispatcher = this.dispatchers.get(key);
     if (!dispatcher) {
+      const { localAddress, proxy } = route;
       const common = {
         connections: this.options.connectionsPerOrigin ?? 16,
         keepAliveTimeout: 4_000,
@@ -129,9 +142,17 @@ export class HttpTransport {
         bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
         connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
       };
+      // undici's connector lets the client's `localAddress` override `connect.localAddress`, so the
+      // address is a client option; through a proxy it binds the socket to the proxy.
       dispatcher = proxy
-        ? new ProxyAgent({ uri: proxy, ...common, requestTls: { ca: this.options.ca }, proxyTls: { ca: this.options.ca } })
-        : new Agent(common);
+        ? new ProxyAgent({
+            uri: proxy,
+            ...common,
+            requestTls: { ca: this.options.ca },
+            proxyTls: { ca: this.options.ca },
+            ...(localAddress ? { clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, localAddress }) } : {}),
+          })
+        : new Agent({ ...common, ...(localAddress ? { localAddress } : {}) });
       this.dispatchers.set(key, dispatcher);
     }
     return dispatcher;
@@ -147,9 +168,16 @@ export class HttpTransport {
     url: string,
     start: number,
     endInclusive: number | undefined,
-    opts: { proxy?: string; signal?: AbortSignal; allowWhole?: boolean; ifMatch?: string; expectedTotal?: number } = {},
+    opts: Route & {
+      signal?: AbortSignal;
+      allowWhole?: boolean;
+      ifMatch?: string;
+      expectedTotal?: number;
+      /** A source that serves a compressed copy on purpose may label it so (its bytes are decoded by an adapter). */
+      allowEncoding?: 'gzip';
+    } = {},
   ): Promise<RangeResponse> {
-    const dispatcher = this.dispatcherFor(opts.proxy);
+    const dispatcher = this.dispatcherFor(opts);
     const startedOnHttps = new URL(url).protocol === 'https:';
     let current = url;
     const visited = [url];
@@ -207,7 +235,7 @@ export class HttpTransport {
     start: number,
     endInclusive: number | undefined,
     headersMs: number,
-    opts: { allowWhole?: boolean; expectedTotal?: number; ifMatch?: string },
+    opts: { allowWhole?: boolean; expectedTotal?: number; ifMatch?: string; allowEncoding?: 'gzip' },
   ): RangeResponse {
     const fail = (kind: TransportFailureKind, message: string, retryAfterMs?: number): never => {
       discardBody(body);
@@ -227,7 +255,9 @@ export class HttpTransport {
       fail('transient', `${status} from ${where}`, parseRetryAfter(headers['retry-after']));
     }
     const encoding = headers['content-encoding'];
-    if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+    const encodingName = encoding === undefined ? 'identity' : String(encoding).trim().toLowerCase();
+    const expectedEncoding = opts.allowEncoding === 'gzip' && (encodingName === 'gzip' || encodingName === 'x-gzip');
+    if (encodingName !== 'identity' && !expectedEncoding) {
       fail('protocol', `unrequested Content-Encoding "${String(encoding).slice(0, 40)}" from ${where}`);
     }
     if (status === 200) {

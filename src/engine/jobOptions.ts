@@ -3,12 +3,24 @@
  * Plain data only, so the same object crosses the worker boundary unchanged.
  */
 
+import type { ExternalRankingOptions } from './ranking/externalRanking';
+
 /** One place that holds a copy of the artifact. */
 export interface SourceSpec {
   /** http(s) URL of the artifact on this source. */
   url: string;
   /** Optional route: an HTTP(S) proxy URL. The same URL over two routes counts as two sources. */
   proxy?: string;
+  /**
+   * Optional route: the local IP address to connect from (selects the interface or uplink). The
+   * same URL from two local addresses counts as two sources, like two proxies.
+   */
+  localAddress?: string;
+  /**
+   * The source serves a compressed copy (e.g. `file.bin.gz`): it is read as one stream from byte 0
+   * and decoded (see adapters/gzipSource.ts). Needs at least one plain source in the job.
+   */
+  encoding?: 'gzip';
   /** User priority: higher is preferred (default 0). */
   priority?: number;
   /** Relative cost of bytes from this source (default 0 = free). Cheaper sources win ties. */
@@ -71,6 +83,13 @@ export interface JobOptions {
   location?: string;
   /** Ranking weights (see sourceRanking.ts); missing ones take defaults. */
   rankingWeights?: Partial<RankingWeights>;
+  /**
+   * At most this share (0..1) of the artifact's bytes comes from sources with cost > 0 while a
+   * free source is usable (default 1 = no cap).
+   */
+  maxExpensiveShare?: number;
+  /** An external ranking service (a command or a URL) whose scores are one more ranking input. */
+  externalRanking?: ExternalRankingOptions;
 }
 
 /** How much each ranking input counts. */
@@ -81,4 +100,6 @@ export interface RankingWeights {
   priority: number;
   cost: number;
   location: number;
+  /** The external ranking service's score (counts only once it answered). */
+  external: number;
 }

@@ -7,6 +7,7 @@
  * and the next chunk is not read until that write finished (backpressure to the socket).
  */
 import { createHash, type Hash } from 'node:crypto';
+import { openDecodedBody } from './adapters/gzipSource';
 import { discardBody, finishBody, TransportError, type HttpTransport } from './httpTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
@@ -46,14 +47,18 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   if (signal.aborted || source.state === 'banned' || source.state === 'excluded') return;
   // A source that ignores Range is read from byte 0 and the bytes before the segment skipped.
   const from = source.noRange ? 0 : segment.received;
-  const response = await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
-    proxy: source.spec.proxy,
-    signal,
-    allowWhole: from === 0,
-    expectedTotal: sink.size,
-    // The copy must still be the one probed: a changed file answers 412 (or another ETag).
-    ifMatch: source.validator,
-  });
+  // An encoded copy is decoded through its adapter, never to more than the artifact's size.
+  const response = source.decodesWholeStream
+    ? await openDecodedBody(sink.transport, source, { signal, limit: sink.size })
+    : await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
+        proxy: source.spec.proxy,
+        localAddress: source.spec.localAddress,
+        signal,
+        allowWhole: from === 0,
+        expectedTotal: sink.size,
+        // The copy must still be the one probed: a changed file answers 412 (or another ETag).
+        ifMatch: source.validator,
+      });
   let skip = segment.received - from;
   if (response.status === 200 && response.totalSize !== undefined && response.totalSize !== sink.size) {
     discardBody(response.body);
@@ -70,6 +75,8 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
         // Bytes before the segment (done pieces) are dropped, never written.
         const dropped = Math.min(skip, chunk.length);
         skip -= dropped;
+        // Skipping is progress too: a whole-stream source is not stalled while it reaches the segment.
+        segment.lastByteAt = Date.now();
         chunk = chunk.subarray(dropped);
         if (chunk.length === 0) return false;
       }

@@ -95,7 +95,16 @@ export class SegmentPlanner {
     if (this.open.length === 0) return undefined;
     if (wholeOnly) {
       // A source without Range support streams from byte 0; the fetcher skips what lies before
-      // the first open byte, so it can fill any gap, also after a resume.
+      // the first open byte, so it can fill any gap, also after a resume. It takes the whole
+      // contiguous run (slot boundaries are only soft reservations): every new request would
+      // stream from byte 0 again, and ranged channels steal the run's tail when they go idle.
+      let last = 0;
+      while (last + 1 < this.open.length && this.open[last].end === this.open[last + 1].start) last++;
+      if (last > 0) {
+        this.open[0].end = this.open[last].end;
+        this.open.splice(1, last);
+      }
+      this.open[0].tag = undefined;
       return this.cut(0, this.open[0].end - this.open[0].start, sourceId, now);
     }
     const openBytes = this.openBytes;

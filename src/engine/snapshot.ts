@@ -1,3 +1,5 @@
+import type { ScoreBreakdown } from './sourceRanking';
+
 /**
  * The engine's observable state, cheap to build ten times a second and plain enough to post
  * from the worker to the extension host. Views render these; nothing else crosses over.
@@ -13,12 +15,20 @@ export interface SourceSnapshot {
   url: string;
   /** Route (proxy) with credentials removed, if any. */
   route?: string;
+  /** Local address the source's sockets bind to, if its route names one. */
+  localAddress?: string;
+  /** 'gzip' for a source read as one compressed stream and decoded. */
+  encoding?: 'gzip';
   state: SourceState;
   /** Why it is in that state ("fastest: 38.2 MB/s", "dropped: silent for 5 s", ...). */
   reason: string;
   /** 1 = best; 0 = unranked (excluded or banned). */
   rank: number;
   score: number;
+  /** The score split into its inputs (throughput, latency, errors, priority, cost, location, external). */
+  scoreInputs?: ScoreBreakdown;
+  /** For a source with cost > 0 under a cap: the most of the bytes (0..1) expensive sources may carry. */
+  expensiveShareCap?: number;
   bytes: number;
   /** Smoothed current throughput (bytes/s). */
   bytesPerSecond: number;

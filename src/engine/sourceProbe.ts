@@ -37,6 +37,7 @@ export async function probeSource(transport: HttpTransport, source: SourceRuntim
   try {
     response = await transport.getRange(source.effectiveUrl, 0, PROBE_SAMPLE_BYTES - 1, {
       proxy: source.spec.proxy,
+      localAddress: source.spec.localAddress,
       signal: probeSignal,
       allowWhole: true,
     });
@@ -99,7 +100,7 @@ export async function fetchBlock(
   expectedTotal: number,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  const response = await transport.getRange(source.effectiveUrl, start, start + length - 1, { proxy: source.spec.proxy, signal, expectedTotal });
+  const response = await transport.getRange(source.effectiveUrl, start, start + length - 1, { proxy: source.spec.proxy, localAddress: source.spec.localAddress, signal, expectedTotal });
   const block = await readAtMost(response.body, length);
   if (block.length !== length) throw new TransportError('transient', `short sample: ${block.length} of ${length} bytes`);
   return block;

@@ -3,6 +3,7 @@
  * and the reason for it, its strikes and its backoff. One object per (URL, route) pair.
  */
 import type { SourceSpec } from './jobOptions';
+import type { ScoreBreakdown } from './sourceRanking';
 import type { SourceState } from './snapshot';
 import { ThroughputMeter } from './throughputMeter';
 
@@ -22,6 +23,8 @@ export class SourceRuntime {
   readonly corruptPieces: number[] = [];
   rank = 0;
   score = 0;
+  /** What each ranking input added to `score` at the last re-rank. */
+  scoreInputs?: ScoreBreakdown;
   /** Channels currently running. */
   channels = 0;
   /** Channels the scheduler wants (0 for standby). */
@@ -50,6 +53,11 @@ export class SourceRuntime {
   /** May still be asked for bytes in this job (now or after its backoff). */
   get usable(): boolean {
     return this.state !== 'excluded' && this.state !== 'banned' && this.state !== 'dropped' && this.state !== 'probing';
+  }
+
+  /** Serves an encoded copy: decoded as one whole stream from byte 0 (never the reference). */
+  get decodesWholeStream(): boolean {
+    return this.spec.encoding !== undefined;
   }
 
   get priority(): number {

@@ -1,5 +1,6 @@
 import type { SegmentSnapshot, SourceSnapshot, SourceState } from '../engine/snapshot';
 import { downloadContextValue } from './contextValue';
+import { scoreExplanation } from './scoreExplanation';
 import type { DownloadRecord, DownloadStatus } from './downloadRecord';
 import { formatBytes, formatEta, formatLatency, formatRate, formatShare, percentDone } from './units';
 
@@ -168,9 +169,11 @@ export function sourceRow(source: SourceSnapshot): RowView {
     `${source.state}: ${source.reason}`,
     source.url,
     source.route ? `route: ${source.route}` : undefined,
+    source.localAddress ? `from local address ${source.localAddress}` : undefined,
+    source.encoding ? `serves a ${source.encoding} copy: decoded as one stream from byte 0, verified like the others` : undefined,
     `rank ${source.rank > 0 ? source.rank : '–'} (score ${source.score.toFixed(2)}), ${source.connections} connections`,
     `${formatBytes(source.bytes)} received, ${strikes}`,
-    `priority ${source.priority}, cost ${source.cost}${source.location ? `, location ${source.location}` : ''}`,
+    ...scoreExplanation(source),
     source.origin ? `from ${source.origin}` : undefined,
   ].filter((line): line is string => line !== undefined);
   return {

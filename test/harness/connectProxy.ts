@@ -1,10 +1,12 @@
 /**
  * A minimal HTTP CONNECT proxy on loopback, the kind undici's ProxyAgent tunnels through. It
  * records every tunnel it opens and the bytes it carried, so tests can prove a route was used.
+ * With `bytesPerSecond` every tunnel shares one downstream cap (a slow route to a fast origin).
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { TokenBucket } from './tokenBucket';
 
 export interface ConnectProxy {
   /** `http://127.0.0.1:<port>` */
@@ -16,7 +18,8 @@ export interface ConnectProxy {
   close(): Promise<void>;
 }
 
-export async function startConnectProxy(options: { host?: string } = {}): Promise<ConnectProxy> {
+export async function startConnectProxy(options: { host?: string; bytesPerSecond?: number } = {}): Promise<ConnectProxy> {
+  const bucket = options.bytesPerSecond ? new TokenBucket(options.bytesPerSecond) : undefined;
   const tunnels: string[] = [];
   const sockets = new Set<net.Socket>();
   let bytesDown = 0;
@@ -31,7 +34,8 @@ export async function startConnectProxy(options: { host?: string } = {}): Promis
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.on('data', (chunk: Buffer) => { bytesDown += chunk.length; });
-      upstream.pipe(client);
+      if (bucket) void throttledPipe(upstream, client, bucket);
+      else upstream.pipe(client);
       client.pipe(upstream);
     });
     for (const socket of [client, upstream]) {
@@ -49,8 +53,27 @@ export async function startConnectProxy(options: { host?: string } = {}): Promis
       return bytesDown;
     },
     close: async () => {
+      bucket?.close();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Copies `from` to `to`, each chunk only after the shared bucket granted its bytes. */
+async function throttledPipe(from: net.Socket, to: net.Socket, bucket: TokenBucket): Promise<void> {
+  try {
+    for await (const chunk of from as AsyncIterable<Buffer>) {
+      for (let offset = 0; offset < chunk.length;) {
+        const granted = await bucket.take(chunk.length - offset);
+        if (granted === 0 || to.destroyed) return;
+        const part = chunk.subarray(offset, offset + granted);
+        offset += granted;
+        if (!to.write(part)) await new Promise((resolve) => { to.once('drain', resolve); to.once('close', resolve); });
+      }
+    }
+    to.end();
+  } catch {
+    to.destroy();
+  }
 }

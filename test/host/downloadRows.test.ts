@@ -51,6 +51,56 @@ describe('tree rows', () => {
     assert.equal(excluded.description, 'excluded · HTTP 404 · 0% of bytes');
   });
 
+  it('explains the score in the tooltip: each input with its value, its effect and the fact behind it', () => {
+    const row = sourceRow(sampleSource({
+      cost: 2,
+      location: 'de',
+      score: 0.71,
+      expensiveShareCap: 0.25,
+      localAddress: '192.0.2.7',
+      scoreInputs: {
+        throughput: { value: 0.8, contribution: 0.42 },
+        latency: { value: 1, contribution: 0.09 },
+        errors: { value: 1, contribution: 0.14 },
+        priority: { value: 0, contribution: 0 },
+        cost: { value: 0, contribution: 0 },
+        location: { value: 1, contribution: 0.07 },
+        external: { value: 0.9, contribution: 0.12 },
+      },
+    }));
+    const lines = row.tooltip.split('\n');
+    const from = lines.indexOf('score 0.71 =');
+    assert.ok(from > 0, row.tooltip);
+    assert.deepEqual(lines.slice(from + 1, from + 8), [
+      '  throughput: 0.80 → +0.42',
+      '  latency: 1.00 → +0.09',
+      '  errors: 1.00 → +0.14',
+      '  priority 0: 0.00 → +0.00',
+      '  cost 2: 0.00 → +0.00; sources with a cost carry at most 25% of the bytes',
+      '  location de (yours): 1.00 → +0.07',
+      '  external service: 0.90 → +0.12',
+    ]);
+    assert.ok(lines.includes('from local address 192.0.2.7'), row.tooltip);
+    assert.match(sourceRow(sampleSource({ encoding: 'gzip' })).tooltip, /^serves a gzip copy: decoded as one stream from byte 0/m);
+  });
+
+  it('says which ranking inputs do not count instead of showing zeros', () => {
+    const row = sourceRow(sampleSource({
+      scoreInputs: {
+        throughput: { value: 1, contribution: 0.57 },
+        latency: { value: 0.5, contribution: 0.06 },
+        errors: { value: 1, contribution: 0.17 },
+        priority: { value: 0, contribution: 0 },
+        cost: { value: 1, contribution: 0.14 },
+        location: { contribution: 0 },
+        external: { contribution: 0 },
+      },
+    }));
+    assert.match(row.tooltip, /^ {2}cost 0 \(free\): 1\.00 → \+0\.14$/m);
+    assert.match(row.tooltip, /^ {2}location: not counted \(no location of yours is set\)$/m);
+    assert.match(row.tooltip, /^ {2}external: not counted \(no answer from the ranking service\)$/m);
+  });
+
   it('orders sources by rank with unranked ones last', () => {
     const ordered = sourcesInRankOrder([sampleSource({ id: 1, rank: 0 }), sampleSource({ id: 2, rank: 2 }), sampleSource({ id: 3, rank: 1 })]);
     assert.deepEqual(ordered.map((source) => source.id), [3, 2, 1]);

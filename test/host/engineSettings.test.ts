@@ -25,6 +25,17 @@ describe('engine settings', () => {
     });
   });
 
+  it('reads the cost cap and the external ranking service (a command wins over a URL)', () => {
+    const read = (values: Record<string, unknown>): ReturnType<typeof jobTuning> => jobTuning(readEngineSettings((key) => values[key]));
+    assert.equal(read({ maxExpensiveShare: 0.2 }).maxExpensiveShare, 0.2);
+    assert.equal(read({ maxExpensiveShare: -3 }).maxExpensiveShare, 0);
+    assert.equal(read({ maxExpensiveShare: 1 }).maxExpensiveShare, undefined);
+    assert.deepEqual(read({ rankingCommand: ' rank --json ', rankingUrl: 'https://rank.test/' }).externalRanking, { command: 'rank --json' });
+    assert.deepEqual(read({ rankingUrl: 'https://rank.test/score' }).externalRanking, { url: 'https://rank.test/score' });
+    assert.equal(read({ rankingUrl: 'file:///etc/passwd' }).externalRanking, undefined);
+    assert.deepEqual(read({ rankingWeights: { external: 2 } }).rankingWeights, { external: 2 });
+  });
+
   it('lets the engine choose the piece size for "auto" and unknown values', () => {
     assert.equal(readEngineSettings((key) => (key === 'pieceSize' ? 'auto' : undefined)).pieceSize, undefined);
     assert.equal(readEngineSettings((key) => (key === 'pieceSize' ? '3 MiB' : undefined)).pieceSize, undefined);

@@ -51,4 +51,34 @@ describe('mirror rules', () => {
     const { rules } = parseMirrorRules(setting);
     assert.deepEqual([...hostsOfRules(rules)].sort(), ['127.0.0.1:8080', 'cdn.example.net', 'mirror.example.org', 'releases.example.com']);
   });
+
+  it('carries a mirror\'s local address as a route, and the same mirror from two addresses as two sources', () => {
+    const { rules, problems } = parseMirrorRules([
+      {
+        prefix: 'https://releases.example.com/',
+        mirrors: [
+          { url: 'https://cdn.example.net/', localAddress: '192.0.2.10' },
+          { url: 'https://cdn.example.net/', localAddress: '192.0.2.11' },
+          { url: 'https://cdn.example.net/', localAddress: '192.0.2.11' },
+          { url: 'https://bad.example.net/', localAddress: 'eth0' },
+        ],
+      },
+    ]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /mirrors\[3\]: "localAddress" must be an IP address/);
+    assert.deepEqual(sourcesForUrl('https://releases.example.com/a.iso', rules), [
+      { url: 'https://releases.example.com/a.iso', origin: 'user' },
+      { url: 'https://cdn.example.net/a.iso', origin: 'settings', localAddress: '192.0.2.10' },
+      { url: 'https://cdn.example.net/a.iso', origin: 'settings', localAddress: '192.0.2.11' },
+    ]);
+  });
+
+  it('maps a gzip mirror onto the compressed copy next to the file', () => {
+    const { rules, problems } = parseMirrorRules([
+      { prefix: 'https://releases.example.com/', mirrors: [{ url: 'https://gz.example.net/', encoding: 'gzip' }, { url: 'https://x.example.net/', encoding: 'brotli' }] },
+    ]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /"encoding" must be "gzip"/);
+    assert.deepEqual(sourcesForUrl('https://releases.example.com/a.iso', rules)[1], { url: 'https://gz.example.net/a.iso.gz', origin: 'settings', encoding: 'gzip' });
+  });
 });

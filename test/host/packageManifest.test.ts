@@ -54,10 +54,11 @@ describe('package.json contributions match the code', () => {
     assert.equal(properties['artifactFetch.pieceSize'].default, 'auto');
   });
 
-  it('restricts workspace-level mirror and folder settings in untrusted workspaces', () => {
+  it('restricts workspace-level mirror, folder and ranking-service settings in untrusted workspaces', () => {
     const trust = manifest.capabilities.untrustedWorkspaces;
     assert.equal(trust.supported, 'limited');
-    assert.deepEqual(trust.restrictedConfigurations.sort(), ['artifactFetch.downloadFolder', 'artifactFetch.mirrors']);
+    // The ranking command runs on this machine and the URL learns every source: a workspace must not set them.
+    assert.deepEqual(trust.restrictedConfigurations.sort(), ['artifactFetch.downloadFolder', 'artifactFetch.mirrors', 'artifactFetch.rankingCommand', 'artifactFetch.rankingUrl']);
   });
 
   it('runs on the workspace side and never activates on *', () => {
