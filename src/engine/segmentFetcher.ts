@@ -7,7 +7,8 @@
  * and the next chunk is not read until that write finished (backpressure to the socket).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { discardBody, finishBody, TransportError, type HttpTransport } from './httpTransport';
+import { discardBody, finishBody, TransportError } from './httpTransport';
+import type { SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
@@ -23,7 +24,7 @@ const MIN_FLUSH_BYTES = 512 * 1024;
 const MAX_FLUSH_DELAY_MS = 200;
 
 export interface SegmentSink {
-  transport: HttpTransport;
+  transport: SourceTransport;
   pieces: PieceStore;
   partFile: PartFile;
   limiter: RateLimiter;
