@@ -345,7 +345,7 @@ export class DownloadJob extends EventEmitter {
     let probe: ProbeResult | undefined;
     for (let attempt = 1; !probe; attempt++) {
       try {
-        probe = await this.withProbeSlot(() => probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated()));
+        probe = await this.withProbeSlot(() => probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source)));
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
@@ -404,9 +404,15 @@ export class DownloadJob extends EventEmitter {
     this.join(source);
   }
 
-  /** A source whose size statement is unusable (FTP `213 abc`) takes the trusted size, else the reference's. */
-  private sizeForUnstated(): number | undefined {
-    return this.options.expected?.size ?? (this.reference && this.size >= 0 ? this.size : undefined);
+  /**
+   * A source whose size statement is unusable (FTP `213 abc`) takes the trusted size, else the
+   * reference's; null when no other source is left to become the reference.
+   */
+  private sizeForUnstated(source: SourceRuntime): number | null | undefined {
+    const known = this.options.expected?.size ?? (this.reference && this.size >= 0 ? this.size : undefined);
+    if (known !== undefined) return known;
+    const othersLeft = this.sources.some((s) => s !== source && s.state !== 'excluded' && s.state !== 'banned');
+    return othersLeft ? undefined : null;
   }
 
   /** Channels for a source: the job's per-source cap, or fewer where the protocol caps sessions (FTP). */

@@ -30,13 +30,15 @@ export const PROBE_BUDGET_MS = 8000;
 
 /**
  * Probes `source`. `sizeWhenUnstated` gives the size to use when the source's own statement is
- * unusable (an FTP `213 abc`): the trusted size or the reference's, never a guess from the source.
+ * unusable (an FTP `213 abc`): the trusted size or the reference's, never a guess from the source;
+ * undefined while none is known yet (the probe fails transiently and is retried), null when none
+ * will ever be known (it fails for good).
  */
 export async function probeSource(
   transport: SourceTransport,
   source: SourceRuntime,
   signal?: AbortSignal,
-  sizeWhenUnstated?: () => number | undefined,
+  sizeWhenUnstated?: () => number | null | undefined,
 ): Promise<ProbeResult> {
   const startedAt = Date.now();
   // A trickling source must not hold up the job: the whole probe has a time budget.
@@ -73,12 +75,14 @@ export async function probeSource(
   const acceptsRanges = response.status === 206;
   let size = response.totalSize;
   if (size === undefined && response.unstatedSizeReason) {
-    size = sizeWhenUnstated?.();
-    if (size === undefined) {
+    const fallback = sizeWhenUnstated?.();
+    if (fallback === undefined || fallback === null) {
       discardBody(response.body);
-      // Transient: once the reference (or a manifest) fixed the size, the retry can use it.
-      throw new TransportError('transient', `${response.unstatedSizeReason}, and no trusted or reference size is known yet`);
+      // Transient while another source may still fix the size for the retry to use.
+      if (fallback === undefined) throw new TransportError('transient', `${response.unstatedSizeReason}, and no trusted or reference size is known yet`);
+      throw new TransportError('permanent', `${response.unstatedSizeReason}, and neither a manifest nor another source states the size`);
     }
+    size = fallback;
   }
   if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
     discardBody(response.body);

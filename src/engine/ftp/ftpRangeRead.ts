@@ -60,6 +60,11 @@ export class FtpRangeRead {
     );
   }
 
+  /** The transfer completed without sending a single byte (a REST at or past the end of the file). */
+  get endedEmpty(): boolean {
+    return this.transferOutcome?.ok === true && this.body.bytesDelivered === 0;
+  }
+
   /**
    * Resolves once the first byte arrived or the transfer ended without error (an empty answer);
    * rejects with the server's error when the transfer failed before any byte (REST or RETR refused).
@@ -134,6 +139,8 @@ export class FtpRangeBody extends Readable implements RangeBody {
   readonly sink: Writable;
   /** The requested range ends where the file ends. */
   endsAtEndOfFile = false;
+  /** Bytes passed on to the reader so far. */
+  bytesDelivered = 0;
   private remaining: number;
   private resumeSink?: () => void;
 
@@ -147,6 +154,7 @@ export class FtpRangeBody extends Readable implements RangeBody {
         const take = Math.min(chunk.length, this.remaining);
         const wantsMore = this.push(take === chunk.length ? chunk : chunk.subarray(0, take));
         this.remaining -= take;
+        this.bytesDelivered += take;
         if (this.remaining <= 0) {
           this.push(null);
           void this.stopTransfer();

@@ -63,6 +63,8 @@ export class FtpTransport implements SourceTransport {
       if (start > 0 && size !== undefined && start >= size) {
         throw new TransportError('protocol', `asked to restart at byte ${start}, beyond the end of the ${size}-byte copy at ${where}`);
       }
+      // A probe asks for a 64 KiB sample whatever the size; a smaller file is simply all of it.
+      if (opts.allowWhole && start === 0 && endInclusive !== undefined && size !== undefined && endInclusive >= size) endInclusive = Math.max(0, size - 1);
       if (endInclusive !== undefined && size !== undefined && endInclusive >= size) {
         throw new TransportError('protocol', `bytes ${start}-${endInclusive} asked of the ${size}-byte copy at ${where}`);
       }
@@ -77,6 +79,10 @@ export class FtpTransport implements SourceTransport {
         pool.release(session, reusable);
       });
       await abortableStart(read, opts.signal);
+      if (start > 0 && read.endedEmpty) {
+        // REST was accepted but RETR sent nothing: the copy ends at or before `start`.
+        throw new TransportError('protocol', `${where} sent nothing from byte ${start}: its copy ends before that (REST beyond the end)`);
+      }
       abortBodyWith(read, opts.signal);
       return {
         status: ranged ? 206 : 200,
