@@ -2,10 +2,12 @@
  * A scripted FTP server speaking just enough of RFC 959/2428/3659 to serve one file, with the
  * faults of RELIABILITY S14, S15 and T11: REST refused, a garbage SIZE, data closed early while the
  * control connection still says 226, 4xx replies on any command, EPSV refused, and PASV replies
- * naming another address (with a trap listener there that counts who connects).
- * Loopback only: control and data listen on 127.0.0.1.
+ * naming another address (with a trap listener there that counts who connects); and FTPS
+ * (explicit TLS: AUTH TLS, PROT P) with Node's TLS, since pyftpdlib 1.5.7 with pyOpenSSL 23 on
+ * Debian 12 resets its TLS data connections. Loopback only: control and data listen on 127.0.0.1.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 /** One scripted reply: answer `command` with `reply` the first `times` times it is received. */
 export interface ScriptedReply {
@@ -36,6 +38,8 @@ export interface FtpResponderOptions {
   script?: ScriptedReply[];
   /** Bytes per second per transfer (0 = as fast as possible). */
   bytesPerSecond?: number;
+  /** Key and certificate for FTPS: AUTH TLS upgrades the control connection, PROT P the data. */
+  tls?: { key: string; cert: string };
 }
 
 export interface FtpResponderCommand {
@@ -46,6 +50,7 @@ export interface FtpResponderCommand {
 
 export interface FtpResponder {
   readonly port: number;
+  /** `ftp://127.0.0.1:<port>/artifact.bin` (`ftps://` with `tls`). */
   readonly url: string;
   readonly commands: FtpResponderCommand[];
   /** Control connections accepted. */
@@ -140,8 +145,10 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
     let passive: { port: number; connection: Promise<net.Socket> } | undefined;
     let transfer: { data: net.Socket; record: { aborted: boolean } } | undefined;
     let buffered = '';
+    let io: net.Socket = socket;
+    let protectData = false;
     const reply = (line: string): void => {
-      if (!socket.destroyed) socket.write(`${line}\r\n`);
+      if (!io.destroyed) io.write(`${line}\r\n`);
     };
     reply('220 scripted FTP responder');
 
@@ -151,10 +158,24 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
       if (scripted) {
         scripted.left--;
         reply(scripted.reply);
-        if (scripted.hangUp) socket.end();
+        if (scripted.hangUp) io.end();
         return;
       }
       switch (cmd) {
+        case 'AUTH': {
+          if (!options.tls || !/^TLS|SSL$/i.test(arg)) return reply('502 AUTH not supported');
+          reply('234 AUTH TLS ok');
+          socket.off('data', onData);
+          io = new tls.TLSSocket(socket, { isServer: true, key: options.tls.key, cert: options.tls.cert });
+          io.setEncoding('latin1');
+          io.on('data', onData);
+          io.on('error', () => undefined);
+          return;
+        }
+        case 'PBSZ': return reply('200 PBSZ=0');
+        case 'PROT':
+          protectData = arg.toUpperCase() === 'P';
+          return reply('200 protection level set');
         case 'USER': return reply('331 password please');
         case 'PASS': return reply('230 logged in');
         case 'TYPE': case 'STRU': case 'OPTS': return reply('200 ok');
@@ -183,8 +204,16 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
           const pending = passive;
           passive = undefined;
           if (offset > body.length) return reply('554 invalid REST parameter');
-          const data = await pending.connection;
-          reply('150 opening BINARY data connection');
+          let data = await pending.connection;
+          if (protectData && options.tls) {
+            const secure = new tls.TLSSocket(data, { isServer: true, key: options.tls.key, cert: options.tls.cert });
+            secure.on('error', () => undefined);
+            data = secure;
+            reply('150 opening BINARY data connection');
+            await new Promise<void>((resolve) => { secure.once('secure', resolve); secure.once('close', resolve); });
+          } else {
+            reply('150 opening BINARY data connection');
+          }
           const record = { offset, bytesSent: 0, aborted: false };
           state.transfers.push(record);
           transfer = { data, record };
@@ -212,7 +241,7 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
           return reply('225 no transfer to abort');
         case 'QUIT':
           reply('221 bye');
-          socket.end();
+          io.end();
           return;
         default:
           return reply('502 command not implemented');
@@ -222,7 +251,7 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
     // Commands run one at a time, except ABOR, which must reach a running RETR.
     let queue = Promise.resolve();
     socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
+    const onData = (chunk: string): void => {
       buffered += chunk;
       let newline: number;
       while ((newline = buffered.indexOf('\r\n')) >= 0) {
@@ -234,10 +263,11 @@ export async function startFtpResponder(options: FtpResponderOptions): Promise<F
         if (cmd === 'ABOR') void handle(cmd, arg);
         else queue = queue.then(() => handle(cmd, arg)).catch(() => undefined);
       }
-    });
+    };
+    socket.on('data', onData);
   });
   const port = await listen(control, '127.0.0.1');
-  Object.assign(state, { port, url: `ftp://127.0.0.1:${port}/artifact.bin` });
+  Object.assign(state, { port, url: `${options.tls ? 'ftps' : 'ftp'}://127.0.0.1:${port}/artifact.bin` });
   return state;
 }
 

@@ -1,7 +1,9 @@
 /**
- * A real FTP or FTPS (explicit TLS) server for tests: pyftpdlib (Debian `python3-pyftpdlib`) in a
+ * A real FTP server for tests: pyftpdlib (Debian `python3-pyftpdlib`) in a
  * child process on 127.0.0.1, port 0, serving one folder, with a log of every command it received.
  * A machine without pyftpdlib fails the test with the install command, never skips it.
+ * (FTPS is served by test/harness/ftpResponder.ts: pyftpdlib 1.5.7's TLS data connections reset
+ * with Debian 12's pyOpenSSL, for basic-ftp and curl alike.)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -13,8 +15,6 @@ export interface FtpServerOptions {
   /** Login; anonymous (read-only) when absent. */
   user?: string;
   password?: string;
-  /** PEM files for FTPS: AUTH TLS and protected data connections are then required. */
-  tls?: { certfile: string; keyfile: string };
   /** Sessions allowed per client address (0 = unlimited); beyond it pyftpdlib answers 421. */
   maxConsPerIp?: number;
 }
@@ -26,7 +26,7 @@ export interface FtpCommand {
 
 export interface FtpServer {
   readonly port: number;
-  /** `ftp://127.0.0.1:<port>/` or `ftps://…` with the login, for appending a file name. */
+  /** `ftp://127.0.0.1:<port>/` with the login, for appending a file name. */
   readonly baseUrl: string;
   /** Every command received so far, in order (PASS arguments blanked). */
   readonly commands: FtpCommand[];
@@ -42,14 +42,14 @@ let checked = false;
 /** Throws with the install command when /usr/bin/python3 cannot import pyftpdlib. */
 export function requirePyftpdlib(): void {
   if (checked) return;
-  const probe = spawnSync(PYTHON, ['-c', 'import pyftpdlib.handlers; pyftpdlib.handlers.TLS_FTPHandler'], { encoding: 'utf8' });
+  const probe = spawnSync(PYTHON, ['-c', 'import pyftpdlib.handlers, pyftpdlib.servers'], { encoding: 'utf8' });
   if (probe.status !== 0) throw new Error(`${INSTALL_HINT}\n${probe.error?.message ?? probe.stderr}`);
   checked = true;
 }
 
 export async function startFtpServer(options: FtpServerOptions): Promise<FtpServer> {
   requirePyftpdlib();
-  const child: ChildProcess = spawn(PYTHON, [SCRIPT, JSON.stringify({ ...options, ...options.tls })], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(PYTHON, [SCRIPT, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const commands: FtpCommand[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
@@ -70,7 +70,7 @@ export async function startFtpServer(options: FtpServerOptions): Promise<FtpServ
   const login = options.user ? `${encodeURIComponent(options.user)}:${encodeURIComponent(options.password ?? '')}@` : '';
   return {
     port,
-    baseUrl: `${options.tls ? 'ftps' : 'ftp'}://${login}127.0.0.1:${port}/`,
+    baseUrl: `ftp://${login}127.0.0.1:${port}/`,
     commands,
     close: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();

@@ -1,4 +1,4 @@
-"""A real FTP(S) server for the tests: pyftpdlib on 127.0.0.1, port 0, serving one folder.
+"""A real FTP server for the tests: pyftpdlib on 127.0.0.1, port 0, serving one folder.
 
 Started by test/harness/ftpServer.ts. Prints {"port": N} once listening, then one JSON line per
 command received ({"cmd": "REST", "arg": "1234"}; PASS arguments are never printed), so tests can
@@ -8,7 +8,7 @@ import json
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 config = json.loads(sys.argv[1])
@@ -18,10 +18,7 @@ if config.get('user'):
 else:
     authorizer.add_anonymous(config['root'], perm='elr')
 
-base = TLS_FTPHandler if config.get('certfile') else FTPHandler
-
-
-class Handler(base):
+class Handler(FTPHandler):
     def pre_process_command(self, line, cmd, arg):
         out = {'cmd': cmd, 'arg': '' if cmd == 'PASS' else arg}
         sys.stdout.write(json.dumps(out) + '\n')
@@ -32,11 +29,6 @@ class Handler(base):
 Handler.authorizer = authorizer
 Handler.passive_ports = None
 Handler.banner = 'pyftpdlib test server ready.'
-if config.get('certfile'):
-    Handler.certfile = config['certfile']
-    Handler.keyfile = config['keyfile']
-    Handler.tls_control_required = True
-    Handler.tls_data_required = True
 
 server = FTPServer(('127.0.0.1', 0), Handler)
 server.max_cons_per_ip = config.get('maxConsPerIp', 0)
