@@ -3,7 +3,7 @@
 /**
  * Runs the reliability suite (test/reliability) with mocha's JSON reporter and regenerates
  * docs/RELIABILITY.md: one row per catalogue case (id, what it is, its tests, pass / fail /
- * skipped as a known bug / waits for FTP) and the six figures, measured by the tests themselves
+ * skipped as a known bug) and the six figures, measured by the tests themselves
  * (they append JSON lines to $AF_RELIABILITY_OUT/measurements.jsonl, see test/reliability/fixtures.ts).
  *
  *   npm run reliability:report            default suite + the 20-kill crash/resume run (~3 min)
@@ -20,7 +20,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const OUT_DOC = path.join(ROOT, 'docs', 'RELIABILITY.md');
 
-/** The catalogue (RELIABILITY.md): id, what it is, and whether it waits for the FTP issue. */
+/** The catalogue (RELIABILITY.md): id and what it is. */
 const CATALOGUE = [
   ['A', 'Server / protocol faults'],
   ['S01', 'Range ignored on resume (200 + full body), also after a redirect'],
@@ -33,8 +33,8 @@ const CATALOGUE = [
   ['S09', 'Truncated chunked body (no last chunk)'],
   ['S11', 'Redirect loop, too many hops, two Locations, no Location'],
   ['S12', 'Size disagreement between mirrors'],
-  ['S14', 'FTP: no REST, bad SIZE, resume beyond the end', 'ftp'],
-  ['S15', 'FTP: data connection closes early; 4xx/421/425; EPSV refused', 'ftp'],
+  ['S14', 'FTP: no REST, bad SIZE, resume beyond the end'],
+  ['S15', 'FTP: data connection closes early; 4xx/421/425; EPSV refused'],
   ['B', 'Network faults'],
   ['N01', 'Connection refused / DNS failure on one mirror, or all'],
   ['N02', 'Connect timeout'],
@@ -70,7 +70,7 @@ const CATALOGUE = [
   ['T07', 'Tokens stored in settings.json'],
   ['T08', 'Secrets in logs, errors, output'],
   ['T10', 'TLS / proxy MITM'],
-  ['T11', 'FTP PASV address spoofing', 'ftp'],
+  ['T11', 'FTP PASV address spoofing'],
   ['G', 'Resource exhaustion / load'],
   ['X01', 'Decompression bomb / encoding chain'],
   ['X03', 'Body longer than promised / endless'],
@@ -85,7 +85,8 @@ const CATALOGUE = [
 const RELATED = {
   S01: 'test/engine/constraints.test.ts', S02: 'test/engine/constraints.test.ts', S03: 'test/engine/constraints.test.ts',
   S06: 'test/engine/constraints.test.ts', S07: 'test/engine/constraints.test.ts', S08: 'test/engine/constraints.test.ts',
-  S12: 'test/engine/constraints.test.ts', N04: 'test/engine/slowLink.test.ts', N05: 'test/engine/slowLink.test.ts',
+  S12: 'test/engine/constraints.test.ts', S14: 'test/engine/ftpSources.test.ts', S15: 'test/engine/ftpSources.test.ts',
+  T11: 'test/engine/ftpSources.test.ts', N04: 'test/engine/slowLink.test.ts', N05: 'test/engine/slowLink.test.ts',
   N06: 'test/engine/constraints.test.ts', N07: 'test/engine/target.test.ts', D01: 'test/integrity/corruptMirror.test.ts',
   D02: 'test/integrity/corruptMirror.test.ts', D03: 'test/integrity/corruptMirror.test.ts', D07: 'test/integrity/merkleTree.test.ts',
   F01: 'test/security/pathSafety.test.ts', F04: 'test/engine/target.test.ts', F05: 'test/host/targetLocation.test.ts',
@@ -223,20 +224,19 @@ async function main() {
   out.push('');
   out.push('| id | case | result | tests | also covered by |');
   out.push('|---|---|---|---|---|');
-  for (const [id, what, ftp] of CATALOGUE) {
+  for (const [id, what] of CATALOGUE) {
     if (id.length === 1) {
       out.push(`| **${id}** | **${what}** | | | |`);
       continue;
     }
     const mine = tests.filter((t) => idOf(t.title) === id);
     let result;
-    if (ftp) result = 'waits for FTP';
-    else if (mine.length === 0) result = 'not run';
+    if (mine.length === 0) result = 'not run';
     else if (mine.some((t) => t.result === 'fail')) result = '**fail**';
     else if (mine.some((t) => t.result === 'skipped (bug)')) result = mine.every((t) => t.result !== 'pass') ? '**skipped: bug**' : 'partly skipped: bug';
     else result = 'pass';
     const names = mine.map((t) => `${t.result === 'pass' ? '✔' : t.result === 'fail' ? '✘' : '○'} ${esc(t.title.replace(/^[A-Z]\d\d\s+/, ''))}`).join('<br>');
-    out.push(`| ${id} | ${esc(what)} | ${result} | ${names || (ftp ? 'the FTP issue adds them' : '')} | ${RELATED[id] || ''} |`);
+    out.push(`| ${id} | ${esc(what)} | ${result} | ${names} | ${RELATED[id] || ''} |`);
   }
   out.push('');
   const skipped = tests.filter((t) => t.result !== 'pass');

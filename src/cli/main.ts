@@ -50,7 +50,7 @@ function buildProgram(): Command {
   program
     .command('get')
     .description('download one artifact; every URL is a source of the same bytes, the first is the primary')
-    .argument('<urls...>', 'source URLs (http or https; gzip+<url> for a gzip-compressed copy), or one local .meta4/.metalink file')
+    .argument('<urls...>', 'source URLs (http, https, ftp or ftps; gzip+<url> for a gzip-compressed copy), or one local .meta4/.metalink file')
     .requiredOption('-o, --output <path>', 'where the verified file lands')
     .option('--sha256 <hex>', 'expected whole-file SHA-256')
     .option('--manifest <path|url>', 'Merkle manifest (artifact-fetch/manifest@1): every piece is checked as it arrives')
@@ -134,7 +134,7 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   urls = sources.map((s) => s.url);
   let expected: ExpectedIdentity = {};
   let output = flags.output;
-  if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^https?:/i.test(urls[0])) {
+  if (urls.length === 1 && /\.(meta4|metalink)$/i.test(urls[0]) && !/^(https?|ftps?):/i.test(urls[0])) {
     // Loaded only here: the XML parser is not worth its start-up cost on ordinary runs.
     const { parseMetalink } = await import('../engine/metalink/metalinkParser');
     const { jobPartsFromMetalink } = await import('../engine/metalink/metalinkJob');

@@ -16,6 +16,7 @@ import { AllocationPattern } from './allocationPattern';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
+import { FtpTransport } from './ftp/ftpTransport';
 import { HttpTransport, TransportError } from './httpTransport';
 import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
 import { merkleRoot } from './integrity/merkleTree';
@@ -37,6 +38,7 @@ import { capExpensiveWeights, expensiveBytesLeft, fitSegmentToBudget, isExpensiv
 import { fetchExternalScores } from './ranking/externalRanking';
 import { DEFAULT_RANKING_WEIGHTS, scoreBreakdown } from './sourceRanking';
 import { SourceRuntime } from './sourceRuntime';
+import { TransportByScheme } from './sourceTransport';
 import { TargetLock } from './targetLock';
 import { writeStateFile } from './stateFile';
 import { ThroughputMeter } from './throughputMeter';
@@ -73,7 +75,7 @@ export class DownloadJob extends EventEmitter {
   readonly id: string;
   private state: JobState = 'probing';
   private readonly sources: SourceRuntime[];
-  private readonly transport: HttpTransport;
+  private readonly transport: TransportByScheme;
   private readonly limiter: RateLimiter;
   private readonly pattern = new AllocationPattern();
   private readonly connectionsPerSource: number;
@@ -141,7 +143,10 @@ export class DownloadJob extends EventEmitter {
     }
     // One socket per channel, no more: probes, spot checks and audits queue behind segments, and
     // segments reuse keep-alive sockets.
-    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource });
+    this.transport = new TransportByScheme(
+      new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource }),
+      new FtpTransport({ ca: options.ca, onNotice: (message) => this.log('info', message) }),
+    );
     this.sources = options.sources.map((spec, index) => new SourceRuntime(index, spec));
     const outputPath = path.resolve(options.outputPath ?? '.');
     this.stateDir = path.resolve(options.stateDir ?? path.join(path.dirname(outputPath), '.artifact-fetch'));
@@ -299,8 +304,11 @@ export class DownloadJob extends EventEmitter {
       } catch {
         throw new FetchError(ErrorCode.BadArguments, `not a valid URL: ${redactUrl(String(source.url))}`);
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new FetchError(ErrorCode.BadArguments, `unsupported URL scheme ${url.protocol} in ${redactUrl(source.url)} (http and https are supported)`);
+      if (!['http:', 'https:', 'ftp:', 'ftps:'].includes(url.protocol)) {
+        throw new FetchError(ErrorCode.BadArguments, `unsupported URL scheme ${url.protocol} in ${redactUrl(source.url)} (http, https, ftp and ftps are supported)`);
+      }
+      if (source.proxy && (url.protocol === 'ftp:' || url.protocol === 'ftps:')) {
+        throw new FetchError(ErrorCode.BadArguments, `${redactUrl(source.url)}: FTP sources cannot go through an HTTP proxy route`);
       }
       if (source.proxy) {
         try {
@@ -361,7 +369,11 @@ export class DownloadJob extends EventEmitter {
     let probe: ProbeResult | undefined;
     for (let attempt = 1; !probe; attempt++) {
       try {
-        probe = await this.withProbeSlot(() => (source.decodesWholeStream ? probeEncodedSource : probeSource)(this.transport, source, this.controller.signal));
+        probe = await this.withProbeSlot(() =>
+          source.decodesWholeStream
+            ? probeEncodedSource(this.transport, source, this.controller.signal)
+            : probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source)),
+        );
       } catch (error) {
         if (this.isOver()) return;
         const failure = error instanceof TransportError ? error : new TransportError('transient', String(error));
@@ -426,6 +438,22 @@ export class DownloadJob extends EventEmitter {
       return;
     }
     this.join(source);
+  }
+
+  /**
+   * A source whose size statement is unusable (FTP `213 abc`) takes the trusted size, else the
+   * reference's; null when no other source is left to become the reference.
+   */
+  private sizeForUnstated(source: SourceRuntime): number | null | undefined {
+    const known = this.options.expected?.size ?? (this.reference && this.size >= 0 ? this.size : undefined);
+    if (known !== undefined) return known;
+    const othersLeft = this.sources.some((s) => s !== source && s.state !== 'excluded' && s.state !== 'banned');
+    return othersLeft ? undefined : null;
+  }
+
+  /** Channels for a source: the job's per-source cap, or fewer where the protocol caps sessions (FTP). */
+  private channelsFor(source: SourceRuntime): number {
+    return Math.min(this.connectionsPerSource, this.transport.connectionLimit(source.spec.url));
   }
 
   /** Probes run at most MAX_PARALLEL_PROBES at a time, so many mirrors do not mean many sockets. */
@@ -545,7 +573,7 @@ export class DownloadJob extends EventEmitter {
       source.setState('standby', 'ignores Range requests: only usable for a whole download from byte 0');
     } else if (activeCount < this.maxActiveSources) {
       source.setState('active', source === this.reference ? 'reference source' : 'same bytes as the primary');
-      source.targetChannels = source.noRange ? 1 : this.connectionsPerSource;
+      source.targetChannels = source.noRange ? 1 : this.channelsFor(source);
       this.log('promoted', `active: ${source.reason}`, source);
     } else {
       source.setState('standby', `standby: ${this.maxActiveSources} sources already active`);
@@ -619,7 +647,8 @@ export class DownloadJob extends EventEmitter {
   private journalIdentity(): JournalIdentity {
     const expected = this.options.expected ?? {};
     return {
-      primaryUrl: this.options.sources[0].url,
+      // Without userinfo: an ftp://user:password@ URL must not put its password into a state file.
+      primaryUrl: withoutUserinfo(this.options.sources[0].url),
       size: this.size,
       pieceSize: this.pieceSize,
       validator: this.reference === this.sources[0] ? this.referenceProbe?.strongEtag : undefined,
@@ -1113,7 +1142,7 @@ export class DownloadJob extends EventEmitter {
         const rate = source.meter.rate(now);
         // Slow sources keep all their connections too: with per-request latency, fewer connections
         // leave a capped mirror idle between requests (measured: 85% of a 2 MB/s cap with two).
-        source.targetChannels = source.noRange ? 1 : this.connectionsPerSource;
+        source.targetChannels = source.noRange ? 1 : this.channelsFor(source);
         if (source.state === 'active' && source.meter.totalBytes > 0) {
           source.reason = i === 0 ? `fastest: ${formatRate(rate)}` : `rank ${i + 1}: ${formatRate(rate)}`;
         }
@@ -1389,4 +1418,13 @@ function formatList(items: number[]): string {
   const shown = items.slice(0, 8);
   const text = shown.length > 1 ? `${shown.slice(0, -1).join(', ')} and ${shown[shown.length - 1]}` : String(shown[0]);
   return items.length > shown.length ? `${text} (+${items.length - shown.length} more)` : text;
+}
+
+/** `url` without `user:password@`. */
+function withoutUserinfo(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
 }

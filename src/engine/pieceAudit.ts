@@ -7,7 +7,7 @@
  * block-level repair catch it.
  */
 import { leafHash } from './integrity/merkleTree';
-import type { HttpTransport } from './httpTransport';
+import type { SourceTransport } from './sourceTransport';
 import type { PieceStore } from './pieceStore';
 import { fetchBlock } from './sourceProbe';
 import type { SourceRuntime } from './sourceRuntime';
@@ -34,7 +34,7 @@ const MAX_QUEUED = 64;
 
 export interface AuditContext {
   pieces: PieceStore;
-  transport: HttpTransport;
+  transport: SourceTransport;
   sources: SourceRuntime[];
   signal: AbortSignal;
   /** The sources whose copies may be asked for (working, ranged, same size). */

@@ -8,7 +8,7 @@
  * started over from scratch. Cost: the checks until the culprit shows, plus its share of pieces.
  */
 import { leafHash } from './integrity/merkleTree';
-import type { HttpTransport } from './httpTransport';
+import type { SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
 import type { PieceStore } from './pieceStore';
 import { fetchBlock } from './sourceProbe';
@@ -17,7 +17,7 @@ import type { SourceRuntime } from './sourceRuntime';
 export interface RepairContext {
   pieces: PieceStore;
   partFile: PartFile;
-  transport: HttpTransport;
+  transport: SourceTransport;
   sources: SourceRuntime[];
   signal: AbortSignal;
   /** Recomputes the whole-file SHA-256 from disk and says whether it now matches. */

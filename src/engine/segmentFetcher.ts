@@ -8,7 +8,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { openDecodedBody } from './adapters/gzipSource';
-import { discardBody, finishBody, TransportError, type HttpTransport } from './httpTransport';
+import { discardBody, finishBody, TransportError } from './httpTransport';
+import type { SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
@@ -24,7 +25,7 @@ const MIN_FLUSH_BYTES = 512 * 1024;
 const MAX_FLUSH_DELAY_MS = 200;
 
 export interface SegmentSink {
-  transport: HttpTransport;
+  transport: SourceTransport;
   pieces: PieceStore;
   partFile: PartFile;
   limiter: RateLimiter;

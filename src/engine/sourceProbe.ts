@@ -3,7 +3,7 @@
  * latency and a sample block in a single round trip (hf_transfer probes with `bytes=0-0`; we take
  * a whole sample so the identity check needs no second request to the primary).
  */
-import type { HttpTransport } from './httpTransport';
+import type { SourceTransport } from './sourceTransport';
 import { discardBody, finishBody, TransportError } from './httpTransport';
 import type { SourceRuntime } from './sourceRuntime';
 
@@ -28,7 +28,18 @@ export const PROBE_SAMPLE_BYTES = 64 * 1024;
 /** A probe must deliver its headers and sample within this time, or it counts as failed (slow). */
 export const PROBE_BUDGET_MS = 8000;
 
-export async function probeSource(transport: HttpTransport, source: SourceRuntime, signal?: AbortSignal): Promise<ProbeResult> {
+/**
+ * Probes `source`. `sizeWhenUnstated` gives the size to use when the source's own statement is
+ * unusable (an FTP `213 abc`): the trusted size or the reference's, never a guess from the source;
+ * undefined while none is known yet (the probe fails transiently and is retried), null when none
+ * will ever be known (it fails for good).
+ */
+export async function probeSource(
+  transport: SourceTransport,
+  source: SourceRuntime,
+  signal?: AbortSignal,
+  sizeWhenUnstated?: () => number | null | undefined,
+): Promise<ProbeResult> {
   const startedAt = Date.now();
   // A trickling source must not hold up the job: the whole probe has a time budget.
   const budget = AbortSignal.timeout(PROBE_BUDGET_MS);
@@ -63,7 +74,17 @@ export async function probeSource(transport: HttpTransport, source: SourceRuntim
   }
   const latencyMs = Date.now() - startedAt;
   const acceptsRanges = response.status === 206;
-  const size = response.totalSize;
+  let size = response.totalSize;
+  if (size === undefined && response.unstatedSizeReason) {
+    const fallback = sizeWhenUnstated?.();
+    if (fallback === undefined || fallback === null) {
+      discardBody(response.body);
+      // Transient while another source may still fix the size for the retry to use.
+      if (fallback === undefined) throw new TransportError('transient', `${response.unstatedSizeReason}, and no trusted or reference size is known yet`);
+      throw new TransportError('permanent', `${response.unstatedSizeReason}, and neither a manifest nor another source states the size`);
+    }
+    size = fallback;
+  }
   if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
     discardBody(response.body);
     throw new TransportError('permanent', 'the source does not state the file size (no Content-Range total or Content-Length)');
@@ -93,7 +114,7 @@ export async function probeSource(transport: HttpTransport, source: SourceRuntim
 
 /** Fetches exactly `length` bytes at `start` from a source (identity spot checks). */
 export async function fetchBlock(
-  transport: HttpTransport,
+  transport: SourceTransport,
   source: SourceRuntime,
   start: number,
   length: number,

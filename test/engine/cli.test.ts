@@ -66,7 +66,7 @@ describe('engine: the CLI (artifact-fetch get)', function () {
       ['get', 'http://127.0.0.1:9/x.bin'], // no --output
       ['get', 'http://127.0.0.1:9/x.bin', '-o', output, '--sha256', 'nothex'],
       ['get', 'http://127.0.0.1:9/x.bin', '-o', output, '--connections', 'zero'],
-      ['get', 'ftp://127.0.0.1/x.bin', '-o', output],
+      ['get', 'gopher://127.0.0.1/x.bin', '-o', output],
       ['get', 'http://127.0.0.1:9/x.bin', '-o', output, '--piece-size', '1000'],
       ['frobnicate'],
     ];

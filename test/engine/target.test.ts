@@ -212,7 +212,8 @@ describe('engine: the target file and job control', function () {
     const dir = await fx.tempDir();
     const cases: Array<[string, Parameters<typeof runJob>[1]]> = [
       ['no sources', { sources: [], outputPath: path.join(dir, 'a.bin') }],
-      ['ftp url', { sources: [{ url: 'ftp://127.0.0.1/x' }], outputPath: path.join(dir, 'b.bin') }],
+      ['gopher url', { sources: [{ url: 'gopher://127.0.0.1/x' }], outputPath: path.join(dir, 'b.bin') }],
+      ['ftp url through an HTTP proxy', { sources: [{ url: 'ftp://127.0.0.1/x', proxy: 'http://127.0.0.1:9' }], outputPath: path.join(dir, 'e.bin') }],
       ['relative output', { sources: [{ url: mirror.url }], outputPath: 'relative.bin' }],
       ['bad sha', { sources: [{ url: mirror.url }], outputPath: path.join(dir, 'c.bin'), expected: { sha256: 'xyz' } }],
       ['bad piece size', { sources: [{ url: mirror.url }], outputPath: path.join(dir, 'd.bin'), pieceSize: 1000 }],

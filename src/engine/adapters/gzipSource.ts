@@ -13,7 +13,7 @@
  */
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { HttpTransport } from '../httpTransport';
+import type { SourceTransport } from '../sourceTransport';
 import { TransportError } from '../httpTransport';
 import { PROBE_BUDGET_MS, PROBE_SAMPLE_BYTES, readAtMost, type ProbeResult } from '../sourceProbe';
 import type { SourceRuntime } from '../sourceRuntime';
@@ -37,7 +37,7 @@ export interface DecodedResponse {
  * GETs the whole compressed representation and returns its decoded bytes, at most `limit` of
  * them. Status and redirects are validated by the transport as for any source.
  */
-export async function openDecodedBody(transport: HttpTransport, source: SourceRuntime, opts: { signal?: AbortSignal; limit: number }): Promise<DecodedResponse> {
+export async function openDecodedBody(transport: SourceTransport, source: SourceRuntime, opts: { signal?: AbortSignal; limit: number }): Promise<DecodedResponse> {
   // The segment fetcher reads at most the artifact's size; the limit makes that hold for any reader.
   const response = await transport.getRange(source.effectiveUrl, 0, undefined, {
     proxy: source.spec.proxy,
@@ -104,7 +104,7 @@ export function decodeBounded(compressed: Readable, limit: number): DecodedBody 
  * reference's first block) and its latency. It states no plain size (gzip keeps it only modulo
  * 2^32, at the very end), so it can never be the reference: the job gives it the reference's size.
  */
-export async function probeEncodedSource(transport: HttpTransport, source: SourceRuntime, signal?: AbortSignal): Promise<ProbeResult> {
+export async function probeEncodedSource(transport: SourceTransport, source: SourceRuntime, signal?: AbortSignal): Promise<ProbeResult> {
   const startedAt = Date.now();
   const budget = AbortSignal.timeout(PROBE_BUDGET_MS);
   const probeSignal = signal ? AbortSignal.any([signal, budget]) : budget;
