@@ -552,7 +552,7 @@ export class DownloadJob extends EventEmitter {
   private spotBlock(): Promise<{ offset: number; block: Buffer } | undefined> {
     // A reference banned for corrupt data is neither asked again nor a yardstick: the piece
     // checks (or audits) judge the newcomer instead.
-    if (!this.spotCheck && !this.reference!.usable) return Promise.resolve(undefined);
+    if (!this.spotCheck && (this.reference!.state === 'banned' || this.reference!.state === 'excluded')) return Promise.resolve(undefined);
     if (!this.spotCheck) {
       const length = Math.min(16 * 1024, this.size);
       const offset = this.size > 2 * 64 * 1024 ? 64 * 1024 + Math.floor(Math.random() * (this.size - 64 * 1024 - length)) : 0;
