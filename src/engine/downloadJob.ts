@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { abortableSleep } from './abortableSleep';
 import { AllocationPattern } from './allocationPattern';
+import { channelAllowance, defaultConnectionCap } from './connectionBudget';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
@@ -74,6 +75,8 @@ export class DownloadJob extends EventEmitter {
   private readonly pattern = new AllocationPattern();
   private readonly connectionsPerSource: number;
   private readonly maxActiveSources: number;
+  /** Channels of all sources at once: the connection cap minus room for probes and checks. */
+  private readonly channelLimit: number;
   private readonly minSourceSpeed: number;
   private readonly startedAt = Date.now();
   private readonly stateDir: string;
@@ -137,7 +140,9 @@ export class DownloadJob extends EventEmitter {
     }
     // One socket per channel, no more: probes, spot checks and audits queue behind segments, and
     // segments reuse keep-alive sockets.
-    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource });
+    const maxConnections = clampInt(options.maxConnections ?? defaultConnectionCap(this.connectionsPerSource, this.maxActiveSources), 1, 1024);
+    this.channelLimit = channelAllowance(maxConnections);
+    this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource, maxConnections });
     this.sources = options.sources.map((spec, index) => new SourceRuntime(index, spec));
     const outputPath = path.resolve(options.outputPath ?? '.');
     this.stateDir = path.resolve(options.stateDir ?? path.join(path.dirname(outputPath), '.artifact-fetch'));
@@ -622,7 +627,7 @@ export class DownloadJob extends EventEmitter {
   private ensureChannels(): void {
     if (!this.planner || this.paused || this.isOver()) return;
     for (const source of this.sources) {
-      while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete) {
+      while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete && this.totalChannels() < this.channelLimit) {
         source.channels++;
         const loop = this.channelLoop(source).finally(() => {
           source.channels--;
