@@ -56,6 +56,7 @@ interface Slot<C> {
   readonly route: string;
   readonly connection: C;
   busy: boolean;
+  /** Tick of the budget's clock at its last use (a counter: many uses share a millisecond). */
   lastUsedAt: number;
 }
 
@@ -74,6 +75,7 @@ export class ConnectionBudget<C> {
   private readonly waiters: Array<Waiter<C>> = [];
   private openCount = 0;
   private peakCount = 0;
+  private clock = 0;
 
   /**
    * @param limit connections open at once for the whole job
@@ -126,7 +128,7 @@ export class ConnectionBudget<C> {
         if (released) return;
         released = true;
         granted.slot.busy = false;
-        granted.slot.lastUsedAt = Date.now();
+        granted.slot.lastUsedAt = ++this.clock;
         this.serveWaiters();
       },
     };
@@ -163,7 +165,7 @@ export class ConnectionBudget<C> {
 
   private take(slot: Slot<C>): Slot<C> {
     slot.busy = true;
-    slot.lastUsedAt = Date.now();
+    slot.lastUsedAt = ++this.clock;
     return slot;
   }
 
