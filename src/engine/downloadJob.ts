@@ -138,8 +138,8 @@ export class DownloadJob extends EventEmitter {
     for (const headers of Object.values(options.originHeaders ?? {})) {
       for (const value of Object.values(headers)) registerSecret(value);
     }
-    // One socket per channel, no more: probes, spot checks and audits queue behind segments, and
-    // segments reuse keep-alive sockets.
+    // One socket per channel at most, and one job-wide cap on sockets: every request (channels,
+    // probes, spot checks, audits) borrows a counted keep-alive connection (connectionBudget.ts).
     const maxConnections = clampInt(options.maxConnections ?? defaultConnectionCap(this.connectionsPerSource, this.maxActiveSources), 1, 1024);
     this.channelLimit = channelAllowance(maxConnections);
     this.transport = new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource, maxConnections });
