@@ -7,6 +7,7 @@ import { DownloadLauncher } from './commands/downloadLauncher';
 import { DownloadUriHandler } from './commands/downloadUriHandler';
 import { createPublicApi, type ArtifactFetchApi } from './commands/publicApi';
 import { registerCommands } from './commands/registerCommands';
+import { SettingsCredentialsPrompt } from './commands/settingsCredentialsPrompt';
 import { DownloadController } from './model/downloadController';
 import { DownloadPersistence } from './model/downloadPersistence';
 import { DownloadStore } from './model/downloadStore';
@@ -36,6 +37,9 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
   persistence.restore();
   const tree = new DownloadTreeProvider(store);
   const progress = new DownloadProgress(store, (id) => void controller.cancel(id, false));
+  // Credentials pasted into mirror URLs in settings.json: flagged, never used, offered to move.
+  const credentialsPrompt = new SettingsCredentialsPrompt(tokens, log);
+  void credentialsPrompt.check();
   const launcher = new DownloadLauncher(controller, store, new HostConsent(context.globalState), log, (id) => progress.notify(id));
 
   context.subscriptions.push(
@@ -43,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
     { dispose: () => store.dispose() },
     { dispose: () => controller.dispose() },
     persistence,
+    credentialsPrompt,
     tree,
     vscode.window.createTreeView(DOWNLOADS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }),
     new ThroughputStatusBar(store),

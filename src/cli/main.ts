@@ -24,6 +24,7 @@ interface GetFlags {
   pieceSize?: string;
   connections?: string;
   maxSources?: string;
+  maxConnections?: string;
   limitRate?: string;
   minSpeed?: string;
   proxyRoute: string[];
@@ -58,6 +59,7 @@ function buildProgram(): Command {
     .option('--piece-size <bytes>', 'piece size (power of two, >= 16K); default: chosen from the size')
     .option('--connections <n>', 'connections per source (default 4)')
     .option('--max-sources <n>', 'sources used at once; the rest stand by (default 6)')
+    .option('--max-connections <n>', 'connections open at once for the whole job: channels, probes and checks (default: connections × max-sources + 8, within 16-256)')
     .option('--limit-rate <bytes/s>', 'global speed limit, e.g. 20M')
     .option('--min-speed <bytes/s>', 'drop a source slower than this after a grace window (default 16K)')
     .option('--proxy-route <url=proxy>', 'reach <url> through an HTTP proxy (repeatable); the same URL over another route is another source', collect, [])
@@ -185,6 +187,7 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
     pieceSize: flags.pieceSize && !flags.root ? parseByteCount('--piece-size', flags.pieceSize) : undefined,
     connectionsPerSource: flags.connections ? parsePositiveInt('--connections', flags.connections, 16) : undefined,
     maxActiveSources: flags.maxSources ? parsePositiveInt('--max-sources', flags.maxSources, 64) : undefined,
+    maxConnections: flags.maxConnections ? parsePositiveInt('--max-connections', flags.maxConnections, 1024) : undefined,
     limitBytesPerSecond: flags.limitRate ? parseByteCount('--limit-rate', flags.limitRate) : undefined,
     minSourceSpeed: flags.minSpeed ? parseByteCount('--min-speed', flags.minSpeed) : undefined,
     overwrite: flags.overwrite === true,

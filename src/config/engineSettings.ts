@@ -19,6 +19,8 @@ const rankingWeightNames: ReadonlyArray<keyof RankingWeights> = ['throughput', '
 export interface EngineSettings {
   connectionsPerSource: number;
   maxSources: number;
+  /** Job-wide connection cap; undefined (setting 0): the engine's default. */
+  maxConnections?: number;
   /** undefined: the engine chooses from the size. */
   pieceSize?: number;
   /** Bytes per second; undefined = unlimited. */
@@ -57,6 +59,8 @@ export function readEngineSettings(get: SettingLookup): EngineSettings {
     connectionsPerSource: integerIn(get(SettingKey.connectionsPerSource), 1, 16, 4),
     maxSources: integerIn(get(SettingKey.maxSources), 1, 32, 6),
   };
+  const maxConnections = get(SettingKey.maxConnections);
+  if (typeof maxConnections === 'number' && maxConnections >= 1) settings.maxConnections = integerIn(maxConnections, 1, 1024, 1);
   const pieceSize = get(SettingKey.pieceSize);
   if (typeof pieceSize === 'string' && pieceSize in pieceSizeChoices) settings.pieceSize = pieceSizeChoices[pieceSize];
   const speedLimit = positiveOrUndefined(get(SettingKey.speedLimit), 1_000_000);
@@ -90,6 +94,7 @@ export function jobTuning(settings: EngineSettings): Partial<JobOptions> {
     connectionsPerSource: settings.connectionsPerSource,
     maxActiveSources: settings.maxSources,
   };
+  if (settings.maxConnections !== undefined) tuning.maxConnections = settings.maxConnections;
   if (settings.pieceSize !== undefined) tuning.pieceSize = settings.pieceSize;
   if (settings.speedLimit !== undefined) tuning.limitBytesPerSecond = settings.speedLimit;
   if (settings.minSourceSpeed !== undefined) tuning.minSourceSpeed = settings.minSourceSpeed;

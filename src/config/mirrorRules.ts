@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { SourceSpec } from '../engine/jobOptions';
+import { credentialWarning, findMirrorSettingCredentials, stripMirrorSettingCredentials } from './settingsCredentials';
 
 /** One mirror prefix of a rule, with how much to prefer it. */
 export interface MirrorEntry {
@@ -79,11 +80,13 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
 
 /**
  * Validates the `artifactFetch.mirrors` setting. Bad entries are skipped with a problem line
- * (settings are user input: one typo must not disable every rule).
+ * (settings are user input: one typo must not disable every rule). A credential in a URL is
+ * flagged and stripped: a token in settings.json is never used (see settingsCredentials.ts).
  */
 export function parseMirrorRules(raw: unknown): ParsedMirrorRules {
-  const problems: string[] = [];
+  const problems: string[] = findMirrorSettingCredentials(raw).map(credentialWarning);
   const rules: MirrorRule[] = [];
+  raw = stripMirrorSettingCredentials(raw);
   if (raw === undefined || raw === null) return { rules, problems };
   if (!Array.isArray(raw)) return { rules, problems: ['artifactFetch.mirrors must be an array of rules'] };
   raw.forEach((item: unknown, index) => {

@@ -6,6 +6,7 @@ export const SettingKey = {
   downloadFolder: 'downloadFolder',
   connectionsPerSource: 'connectionsPerSource',
   maxSources: 'maxSources',
+  maxConnections: 'maxConnections',
   pieceSize: 'pieceSize',
   speedLimit: 'speedLimit',
   minSourceSpeed: 'minSourceSpeed',

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { abortableSleep } from './abortableSleep';
 import { probeEncodedSource } from './adapters/gzipSource';
 import { AllocationPattern } from './allocationPattern';
+import { channelAllowance, defaultConnectionCap } from './connectionBudget';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
@@ -80,6 +81,8 @@ export class DownloadJob extends EventEmitter {
   private readonly pattern = new AllocationPattern();
   private readonly connectionsPerSource: number;
   private readonly maxActiveSources: number;
+  /** Channels of all sources at once: the connection cap minus room for probes and checks. */
+  private readonly channelLimit: number;
   private readonly minSourceSpeed: number;
   private readonly startedAt = Date.now();
   private readonly stateDir: string;
@@ -141,10 +144,12 @@ export class DownloadJob extends EventEmitter {
     for (const headers of Object.values(options.originHeaders ?? {})) {
       for (const value of Object.values(headers)) registerSecret(value);
     }
-    // One socket per channel, no more: probes, spot checks and audits queue behind segments, and
-    // segments reuse keep-alive sockets.
+    // One socket per channel at most, and one job-wide cap on sockets: every request (channels,
+    // probes, spot checks, audits) borrows a counted keep-alive connection (connectionBudget.ts).
+    const maxConnections = clampInt(options.maxConnections ?? defaultConnectionCap(this.connectionsPerSource, this.maxActiveSources), 1, 1024);
+    this.channelLimit = channelAllowance(maxConnections);
     this.transport = new TransportByScheme(
-      new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource }),
+      new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource, maxConnections }),
       new FtpTransport({ ca: options.ca, onNotice: (message) => this.log('info', message) }),
     );
     this.sources = options.sources.map((spec, index) => new SourceRuntime(index, spec));
@@ -686,7 +691,7 @@ export class DownloadJob extends EventEmitter {
   private ensureChannels(): void {
     if (!this.planner || this.paused || this.isOver()) return;
     for (const source of this.sources) {
-      while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete) {
+      while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete && this.totalChannels() < this.channelLimit) {
         source.channels++;
         const loop = this.channelLoop(source).finally(() => {
           source.channels--;

@@ -4,7 +4,8 @@
  * cap on body length. Redirects are followed by hand so that credentials stay bound to their
  * exact origin and an HTTPS job is never downgraded to cleartext.
  */
-import { Agent, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import { Client, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import { ConnectionBudget, type ConnectionLease } from './connectionBudget';
 import { parseRetryAfter } from './retryPolicy';
 import { redactUrl } from './security/redaction';
 
@@ -49,6 +50,8 @@ export interface TransportOptions {
   bodyTimeoutMs?: number;
   /** Connections per origin per route. */
   connectionsPerOrigin?: number;
+  /** Connections open at once across every route (default: no cap). See connectionBudget.ts. */
+  maxConnections?: number;
 }
 
 /** A validated ranged response whose body yields exactly the requested bytes at most. */
@@ -114,48 +117,56 @@ export function originOf(url: string): string {
 }
 
 /**
- * Owns the keep-alive pools (one undici dispatcher per route) and performs validated requests.
+ * Performs validated requests over counted connections: one undici Client (one keep-alive socket)
+ * per connection of the budget, per route (origin, or proxy and origin). Every request borrows a
+ * connection until its body is over, so the job never has more sockets open than its cap.
  */
 export class HttpTransport {
-  private readonly dispatchers = new Map<string, Dispatcher>();
   private readonly originHeaders = new Map<string, Record<string, string>>();
+  private readonly budget: ConnectionBudget<Dispatcher>;
+  /** Where each route leads, for opening its connections. */
+  private readonly routes = new Map<string, { origin: string } & Route>();
 
   constructor(private readonly options: TransportOptions = {}) {
     for (const [origin, headers] of Object.entries(options.originHeaders ?? {})) {
       this.originHeaders.set(originOf(origin), headers);
     }
+    this.budget = new ConnectionBudget<Dispatcher>(options.maxConnections ?? Infinity, options.connectionsPerOrigin ?? 16, {
+      open: (route) => this.openConnection(this.routes.get(route)!),
+      close: (connection) => connection.destroy().catch(() => undefined),
+    });
+  }
+
+  /** Connections open now (busy or idle), the most open at once, and the cap. */
+  get connections(): { open: number; peak: number; limit: number } {
+    return { open: this.budget.open, peak: this.budget.peak, limit: this.budget.limit };
   }
 
   /**
-   * One pool per route: the proxy (if any) and the local address to bind (if any). The same
-   * origin over two routes gets two pools, so their sockets and measurements never mix.
+   * One connection of a route: a Client holds at most one socket (pipelining 1), reconnecting when
+   * it idled out. A route is the origin plus the proxy and/or the local address to bind, so the
+   * same origin over two routes gets separate sockets and measurements.
    */
-  private dispatcherFor(route: Route): Dispatcher {
-    const key = `${route.proxy ?? ''} ${route.localAddress ?? ''}`;
-    let dispatcher = this.dispatchers.get(key);
-    if (!dispatcher) {
-      const { localAddress, proxy } = route;
-      const common = {
-        connections: this.options.connectionsPerOrigin ?? 16,
-        keepAliveTimeout: 4_000,
-        headersTimeout: this.options.headersTimeoutMs ?? 15_000,
-        bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
-        connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
-      };
-      // undici's connector lets the client's `localAddress` override `connect.localAddress`, so the
-      // address is a client option; through a proxy it binds the socket to the proxy.
-      dispatcher = proxy
-        ? new ProxyAgent({
-            uri: proxy,
-            ...common,
-            requestTls: { ca: this.options.ca },
-            proxyTls: { ca: this.options.ca },
-            ...(localAddress ? { clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, localAddress }) } : {}),
-          })
-        : new Agent({ ...common, ...(localAddress ? { localAddress } : {}) });
-      this.dispatchers.set(key, dispatcher);
-    }
-    return dispatcher;
+  private openConnection(route: { origin: string } & Route): Dispatcher {
+    const { localAddress, proxy } = route;
+    const common = {
+      keepAliveTimeout: 4_000,
+      headersTimeout: this.options.headersTimeoutMs ?? 15_000,
+      bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
+      connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
+    };
+    // undici's connector lets the client's `localAddress` override `connect.localAddress`, so the
+    // address is a client option; through a proxy it binds the socket to the proxy.
+    return proxy
+      ? new ProxyAgent({
+          uri: proxy,
+          ...common,
+          connections: 1,
+          requestTls: { ca: this.options.ca },
+          proxyTls: { ca: this.options.ca },
+          ...(localAddress ? { clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, connections: 1, localAddress }) } : {}),
+        })
+      : new Client(route.origin, { ...common, ...(localAddress ? { localAddress } : {}) });
   }
 
   /**
@@ -177,7 +188,6 @@ export class HttpTransport {
       allowEncoding?: 'gzip';
     } = {},
   ): Promise<RangeResponse> {
-    const dispatcher = this.dispatcherFor(opts);
     const startedOnHttps = new URL(url).protocol === 'https:';
     let current = url;
     const visited = [url];
@@ -197,15 +207,29 @@ export class HttpTransport {
         ...(this.originHeaders.get(originOf(current)) ?? {}),
       };
       if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
+      const origin = originOf(current);
+      // The raw proxy URL: two routes that differ only in their proxy credentials are two routes.
+      const route = `${opts.proxy ?? 'direct'} ${opts.localAddress ?? 'any'} ${origin}`;
+      if (!this.routes.has(route)) this.routes.set(route, { origin, proxy: opts.proxy, localAddress: opts.localAddress });
+      let lease: ConnectionLease<Dispatcher>;
+      try {
+        lease = await this.budget.acquire(route, opts.signal);
+      } catch (error) {
+        throw classifyNetworkError(error, opts.signal);
+      }
+      const release = (): void => lease.release();
       const sentAt = Date.now();
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, { method: 'GET', headers, dispatcher, signal: opts.signal });
+        response = await request(current, { method: 'GET', headers, dispatcher: lease.connection, signal: opts.signal });
       } catch (error) {
+        release();
         throw classifyNetworkError(error, opts.signal);
       }
       const headersMs = Date.now() - sentAt;
       const { statusCode: status, headers: responseHeaders, body } = response;
+      // The lease ends with the body: read to its end (the socket is reused) or destroyed.
+      body.once('end', release).once('close', release).once('error', release);
       if (status >= 300 && status < 400 && status !== 304) {
         discardBody(body);
         const location = responseHeaders.location;
@@ -288,11 +312,9 @@ export class HttpTransport {
     return { status, totalSize: range!.total, headers, body, finalUrl: url, headersMs };
   }
 
-  /** Closes every pool and its sockets. */
+  /** Closes every connection and its socket. */
   async close(): Promise<void> {
-    const all = [...this.dispatchers.values()];
-    this.dispatchers.clear();
-    await Promise.allSettled(all.map((d) => d.destroy()));
+    await this.budget.closeAll();
   }
 }
 

@@ -63,6 +63,12 @@ export interface JobOptions {
   connectionsPerSource?: number;
   /** Sources used at once; the rest are standby. Default 6. */
   maxActiveSources?: number;
+  /**
+   * Connections open at once for the whole job: channels, probes, identity spot checks, audits and
+   * repair, idle keep-alive sockets included. Default: connectionsPerSource × maxActiveSources + 8,
+   * within [16, 256] (32 with the defaults); see connectionBudget.ts.
+   */
+  maxConnections?: number;
   /** Piece size in bytes (power of two, >= 16 KiB); default: chosen from the size. */
   pieceSize?: number;
   /** Global speed limit in bytes per second (0 or absent = none). */

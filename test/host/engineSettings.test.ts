@@ -10,13 +10,14 @@ describe('engine settings', () => {
 
   it('converts units and clamps to the documented ranges', () => {
     const values: Record<string, unknown> = {
-      connectionsPerSource: 99, maxSources: 0, pieceSize: '4 MiB', speedLimit: 12.5, minSourceSpeed: 64,
+      connectionsPerSource: 99, maxSources: 0, maxConnections: 5000, pieceSize: '4 MiB', speedLimit: 12.5, minSourceSpeed: 64,
       rankingWeights: { throughput: 2, cost: -1, bogus: 5 }, location: 'DE',
     };
     const tuning = jobTuning(readEngineSettings((key) => values[key]));
     assert.deepEqual(tuning, {
       connectionsPerSource: 16,
       maxActiveSources: 1,
+      maxConnections: 1024,
       pieceSize: 4 * 1024 * 1024,
       limitBytesPerSecond: 12_500_000,
       minSourceSpeed: 64_000,
@@ -34,6 +35,11 @@ describe('engine settings', () => {
     assert.deepEqual(read({ rankingUrl: 'https://rank.test/score' }).externalRanking, { url: 'https://rank.test/score' });
     assert.equal(read({ rankingUrl: 'file:///etc/passwd' }).externalRanking, undefined);
     assert.deepEqual(read({ rankingWeights: { external: 2 } }).rankingWeights, { external: 2 });
+  });
+
+  it('leaves the connection cap to the engine at 0 (automatic) and passes a set one through', () => {
+    assert.equal(jobTuning(readEngineSettings((key) => (key === 'maxConnections' ? 0 : undefined))).maxConnections, undefined);
+    assert.equal(jobTuning(readEngineSettings((key) => (key === 'maxConnections' ? 48 : undefined))).maxConnections, 48);
   });
 
   it('lets the engine choose the piece size for "auto" and unknown values', () => {

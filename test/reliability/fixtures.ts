@@ -316,7 +316,10 @@ export interface MonitoredRun {
   /** Highest VmHWM seen in /proc/<pid>/status (kB * 1024). */
   vmHwmBytes: number;
   peakFds: number;
+  /** Every socket, the stdio socketpairs of `spawn` (fds 1 and 2) included. */
   peakSockets: number;
+  /** Sockets other than stdio: the process's network connections. */
+  peakNetworkSockets: number;
   ms: number;
 }
 
@@ -346,6 +349,7 @@ export function startMonitored(script: string, args: string[], options: { sample
   let vmHwm = 0;
   let peakFds = 0;
   let peakSockets = 0;
+  let peakNetworkSockets = 0;
   const sample = (): void => {
     const pid = child.pid;
     if (!pid) return;
@@ -356,14 +360,18 @@ export function startMonitored(script: string, args: string[], options: { sample
       const fds = readdirSync(`/proc/${pid}/fd`);
       peakFds = Math.max(peakFds, fds.length);
       let sockets = 0;
+      let networkSockets = 0;
       for (const fd of fds) {
         try {
-          if ((readlinkSafe(`/proc/${pid}/fd/${fd}`) ?? '').startsWith('socket:')) sockets++;
+          if (!(readlinkSafe(`/proc/${pid}/fd/${fd}`) ?? '').startsWith('socket:')) continue;
+          sockets++;
+          if (Number(fd) > 2) networkSockets++;
         } catch {
           // fd closed meanwhile
         }
       }
       peakSockets = Math.max(peakSockets, sockets);
+      peakNetworkSockets = Math.max(peakNetworkSockets, networkSockets);
     } catch {
       // the process is gone
     }
@@ -380,7 +388,7 @@ export function startMonitored(script: string, args: string[], options: { sample
       } catch {
         // killed: no exact figure
       }
-      resolve({ code, signal, stdout, stderr, peakRssBytes: Math.max(exact, vmHwm), vmHwmBytes: vmHwm, peakFds, peakSockets, ms: Date.now() - startedAt });
+      resolve({ code, signal, stdout, stderr, peakRssBytes: Math.max(exact, vmHwm), vmHwmBytes: vmHwm, peakFds, peakSockets, peakNetworkSockets, ms: Date.now() - startedAt });
     });
   });
   sample();

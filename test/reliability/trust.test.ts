@@ -10,7 +10,9 @@ import * as assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseMirrorRules } from '../../src/config/mirrorRules';
+import { AccessTokens } from '../../src/config/accessTokens';
+import { parseMirrorRules, sourcesForUrl } from '../../src/config/mirrorRules';
+import { credentialsInSettingFiles, moveSettingsCredentials } from '../../src/config/settingsCredentialMigration';
 import { hostsNeedingConsent } from '../../src/config/hostTrust';
 import { resolveTarget } from '../../src/config/targetLocation';
 import type { JobEvent, JobSnapshot, DownloadResult } from '../../src/engine/snapshot';
@@ -149,11 +151,7 @@ describe('reliability §F: security and trust', function () {
     assert.ok(tilde.startsWith(workspace + path.sep) && !tilde.startsWith(os.homedir() + path.sep + '.ssh'), tilde);
   });
 
-  // BUG: a credential pasted into a mirror or proxy URL in settings (https://user:TOKEN@mirror/) is accepted
-  // silently and used as is: parseMirrorRules() (src/config/mirrorRules.ts) reports no problem and keeps the
-  // userinfo. Mechanism: flag URLs with userinfo (or credential-like query keys) in settings with a problem line
-  // that never echoes the secret, strip the userinfo before use, offer the SecretStorage migration.
-  it.skip('T07 tokens live only in SecretStorage: no setting holds one, and a credential pasted into a mirror URL in settings is flagged (never silently used)', async () => {
+  it('T07 tokens live only in SecretStorage: no setting holds one, and a credential pasted into a mirror URL in settings is flagged (never silently used)', async () => {
     const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
     for (const key of Object.keys(manifest.contributes.configuration.properties)) {
       assert.doesNotMatch(key, /token|secret|password|credential|apiKey/i, `${key}: a setting meant to hold a credential`);
@@ -172,6 +170,45 @@ describe('reliability §F: security and trust', function () {
     assert.deepEqual(canaryHits('problems', parsed.problems), [], 'the warning repeats the secret');
     assert.ok(warned, `no warning about credentials stored in settings: ${JSON.stringify(parsed.problems)}`);
     assert.ok(!used.includes(CANARY), 'the credential from settings is used as is');
+
+    // Workspace settings (a cloned repo) name a loopback mirror with the token in its URL: the
+    // download uses the mirror, and no request to it carries the token (URL or headers).
+    const body = makeArtifact(1 * MiB, 't07');
+    const primary = await fx.mirror({ body, bytesPerSecond: 2e6 });
+    const mirror = await fx.mirror({ body, host: '127.0.0.2' });
+    const workspaceValue = [{ prefix: `${primary.origin}/`, mirrors: [`${mirror.origin.replace('http://', `http://user:${CANARY}@`)}/?access_token=${CANARY}`] }];
+    const fromWorkspace = parseMirrorRules(workspaceValue);
+    assert.equal(fromWorkspace.problems.length, 2, JSON.stringify(fromWorkspace.problems));
+    const sources = sourcesForUrl(primary.url, fromWorkspace.rules);
+    assert.equal(sources.length, 2);
+    const output = path.join(await fx.tempDir(), 't07.bin');
+    const run = await runRel(fx, { sources, outputPath: output, pieceSize: PIECE, expected: { sha256: sha256Hex(body) } }, { canaryOrigin: false });
+    assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
+    assert.ok(mirror.requests.length > 0, 'the mirror from settings was not used at all');
+    for (const request of [...mirror.requests, ...primary.requests]) {
+      assert.equal(request.headers.authorization, undefined, `a request carried Authorization: ${request.url}`);
+      assert.deepEqual(canaryHits('request', [request.url, JSON.stringify(request.headers)]), []);
+    }
+
+    // The offered migration (the same module the extension runs, over in-memory settings and
+    // SecretStorage): the user-settings token lands in SecretStorage for its exact origin, the
+    // workspace one is only removed, and no JSON settings file holds a token afterwards.
+    const secrets = new Map<string, string>();
+    const state = new Map<string, unknown>();
+    const accessTokens = new AccessTokens(
+      { get: async (key: string) => secrets.get(key), store: async (key: string, value: string) => { secrets.set(key, value); }, delete: async (key: string) => { secrets.delete(key); } } as never,
+      { get: (key: string) => state.get(key), update: async (key: string, value: unknown) => { state.set(key, value); } } as never,
+    );
+    const files = (['user', 'workspace'] as const).map((scope) => {
+      const file = { scope, value: scope === 'user' ? [{ prefix: 'https://releases.test/', mirrors: [`https://user:${CANARY}@mirror.test/r/`] }] : workspaceValue as unknown, read: () => file.value, write: async (next: unknown) => { file.value = next; } };
+      return file;
+    });
+    const report = await moveSettingsCredentials(files, accessTokens);
+    assert.deepEqual(report.moved, ['https://mirror.test']);
+    assert.equal(await accessTokens.get('https://mirror.test'), CANARY);
+    assert.equal(secrets.size, 1, 'a workspace credential was read into SecretStorage');
+    assert.deepEqual(canaryHits('settings.json', files.map((f) => JSON.stringify(f.value))), [], 'a token is still in settings');
+    assert.deepEqual(credentialsInSettingFiles(files), []);
   });
 
   it('T08 no canary anywhere: URL userinfo, a pre-signed query, a token header, with errors, redirects and retries — events, snapshots, results, worker messages, CLI output', async () => {
