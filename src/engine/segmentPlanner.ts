@@ -67,6 +67,12 @@ export interface UrgentRange {
  * asking source is passed over (equal sources share urgent work; noise does not flip the choice).
  */
 const URGENT_MARGIN = 1.5;
+/**
+ * Urgent bytes are taken from a running segment only when its source would need longer than this
+ * to reach them: each steal cuts a request short (the bytes in flight are lost), which only pays
+ * off against a really slow channel.
+ */
+const URGENT_STEAL_MIN_SECONDS = 0.5;
 
 export class SegmentPlanner {
   private open: OpenRange[] = [];
@@ -119,7 +125,11 @@ export class SegmentPlanner {
    * outside them, so a slow source never holds the reader's next piece.
    */
   setUrgentRanges(ranges: UrgentRange[]): void {
-    this.urgent = ranges.filter((r) => r.end > r.start);
+    // Whole pieces only: open ranges are split at these bounds, and every split must stay on a
+    // piece boundary (a fractional or mid-piece bound would become a bogus Range request).
+    this.urgent = ranges
+      .map((r) => ({ start: this.pieces.pieceStart(this.pieces.pieceOf(Math.max(0, r.start))), end: this.pieces.alignUp(Math.min(this.pieces.size, r.end)) }))
+      .filter((r) => r.end > r.start);
   }
 
   private takeAroundUrgent(sourceId: number, now: number): Segment | undefined {
@@ -186,7 +196,7 @@ export class SegmentPlanner {
         if (split >= urgentEnd) continue;
         const victimRate = this.rates.channelRate(victim.sourceId);
         const victimSeconds = victimRate > 0 ? (split - victim.received) / victimRate : Infinity;
-        if (mySeconds >= victimSeconds) continue;
+        if (victimSeconds < URGENT_STEAL_MIN_SECONDS || mySeconds * URGENT_MARGIN >= victimSeconds) continue;
         const stolen = this.createSegment(sourceId, split, urgentEnd, now);
         const oldEnd = victim.end;
         victim.end = split;

@@ -53,12 +53,29 @@ describe('engine: urgent ranges in the planner (data prioritizer)', () => {
   });
 
   it('a fast source steals urgent bytes from a slow source\'s running segment after its current piece', () => {
-    const { planner } = setup(100 * P, [[0, 40 * MB], [1, 0.2 * MB]]);
+    const { planner } = setup(100 * P, [[0, 40 * MB], [1, 0.05 * MB]]);
     const slow = planner.take(1, 0)!; // bulk: the front of the file
     planner.setUrgentRanges([{ start: slow.start, end: slow.end }]);
     const fast = planner.take(0, 0)!;
     assert.equal(fast.start, slow.start + P, 'everything after the slow source\'s current piece');
     assert.equal(slow.end, fast.start);
+  });
+
+  it('urgent bounds off piece boundaries (a reader\'s rate window) never make a segment off piece boundaries', () => {
+    const { planner } = setup(100 * P, [[0, 40 * MB], [1, 0.5 * MB]]);
+    planner.setUrgentRanges([{ start: 10 * P + 123.4, end: 20 * P + 0.85 }]);
+    const taken = [];
+    for (let i = 0; i < 200 && planner.hasOpenWork; i++) {
+      const segment = planner.take(i % 2, 0);
+      if (segment) taken.push(segment);
+    }
+    assert.equal(planner.hasOpenWork, false);
+    for (const segment of taken) {
+      assert.ok(Number.isInteger(segment.start) && Number.isInteger(segment.end), `${segment.start}-${segment.end}`);
+      assert.equal(segment.start % P, 0);
+      assert.ok(segment.end % P === 0);
+    }
+    assert.equal(taken.reduce((sum, s) => sum + s.end - s.start, 0), 100 * P, 'every byte once');
   });
 
   it('without urgent ranges take() keeps bulk order', () => {

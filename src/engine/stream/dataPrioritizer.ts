@@ -7,12 +7,16 @@
 import type { PieceStore } from '../pieceStore';
 import type { UrgentRange } from '../segmentPlanner';
 
-/** Seconds of a reader's rate that the window ahead of it covers. */
-export const WINDOW_SECONDS = 4;
+/**
+ * Seconds of a reader's rate that the window ahead of it covers: about one segment's time on a
+ * slow source (segments last ~1 s), so a slow segment placed past the window is in before the
+ * reader gets there. A larger window would leave the slow sources idle and cost throughput.
+ */
+export const WINDOW_SECONDS = 2;
 /** The smallest window: the first pieces of a reader that has not read anything yet. */
 export const MIN_WINDOW_BYTES = 4 * 1024 * 1024;
 /** The largest window, so one fast reader does not turn the whole file into "urgent". */
-export const MAX_WINDOW_BYTES = 128 * 1024 * 1024;
+export const MAX_WINDOW_BYTES = 64 * 1024 * 1024;
 
 /** What the prioritizer needs to know about one reader. */
 export interface ReaderPosition {
@@ -35,7 +39,8 @@ export function urgentRanges(readers: Iterable<ReaderPosition>, pieces: PieceSto
   for (const reader of readers) {
     if (reader.position >= reader.end) continue;
     const window = Math.min(MAX_WINDOW_BYTES, Math.max(MIN_WINDOW_BYTES, 2 * pieces.pieceSize, reader.bytesPerSecond * WINDOW_SECONDS));
-    const windowEnd = Math.min(reader.end, reader.position + window);
+    // Whole pieces: the planner splits its open ranges at these bounds.
+    const windowEnd = Math.min(pieces.size, pieces.alignUp(Math.min(reader.end, reader.position + Math.ceil(window))));
     const firstMissing = firstMissingPiece(pieces, reader.position, windowEnd);
     if (firstMissing === undefined) continue;
     const start = pieces.pieceStart(firstMissing);
