@@ -6,7 +6,7 @@
  *   node bench/run.js            (npm run bench builds dist/ first)
  *
  * Env: BENCH_SIZE_MB      artifact size in MiB (default 512)
- *      BENCH_PROFILES     comma list of a,b,c,d,cap (default a,b,c,d)
+ *      BENCH_PROFILES     comma list of a,b,c,d,cap,stream (default a,b,c,d; stream is optional)
  *      BENCH_TOOLS        comma list of ours,aria2c,axel,aria2c+sync,aria2c-x1,curl (default ours,aria2c,axel;
  *                         profile a adds aria2c+sync: aria2c then an fsync of its file, durable like ours)
  *      BENCH_RUN_TIMEOUT_S  per tool run (default 120)
@@ -24,6 +24,7 @@
  * Prints a table and a `BENCH_JSON {…}` line per profile and writes bench/results/latest.json.
  */
 const { fork, spawn, spawnSync } = require('node:child_process');
+const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -72,6 +73,11 @@ const PROFILES = {
     mirrors: [{ bytesPerSecond: 40 * MB, latencyMs: 5 }],
     tools: ['curl', 'aria2c-x1', 'aria2c'],
   },
+  stream: {
+    title: 'stream: as b, a reader of --stream-to - from byte 0 while the download runs',
+    mirrors: FOUR_MIRRORS,
+    tools: ['ours-stream'],
+  },
 };
 
 /** How each tool is run. `command` gets { urls, outputPath, sha256 } and returns [file, args]. */
@@ -82,6 +88,16 @@ const TOOLS = {
     command: ({ urls, outputPath, sha256 }) => [
       process.execPath,
       ['--require', PEAK_RSS_PRELOAD, CLI, 'get', ...urls, '--output', outputPath, '--sha256', sha256, '--json'],
+    ],
+  },
+  'ours-stream': {
+    available: () => fs.existsSync(CLI),
+    missingNote: 'dist/cli.js not built yet (npm run build)',
+    // stdout carries the verified bytes; the bench reads them as the consumer would.
+    streamsStdout: true,
+    command: ({ urls, outputPath, sha256 }) => [
+      process.execPath,
+      ['--require', PEAK_RSS_PRELOAD, CLI, 'get', ...urls, '--output', outputPath, '--sha256', sha256, '--quiet', '--stream-to', '-'],
     ],
   },
   aria2c: {
@@ -260,6 +276,36 @@ function pollPeakRss(pid) {
   };
 }
 
+/**
+ * Reads a tool's stdout as a stream consumer: time to first byte, and the steady rate from the
+ * first byte to the last (what a program reading the stream sees while the download runs).
+ */
+function streamReader(stream, started) {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let firstAt;
+  let lastAt;
+  stream.on('data', (chunk) => {
+    const now = process.hrtime.bigint();
+    firstAt ??= now;
+    lastAt = now;
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  return {
+    summary(expectedSha256) {
+      const seconds = (from, to) => Number(to - from) / 1e9;
+      const steady = firstAt !== undefined && lastAt > firstAt ? seconds(firstAt, lastAt) : undefined;
+      return {
+        bytes,
+        firstByteSeconds: firstAt !== undefined ? round(seconds(started, firstAt), 3) : null,
+        steadyMegabytesPerSecond: steady ? round(bytes / MB / steady, 1) : null,
+        integrity: bytes === SIZE_BYTES && hash.digest('hex') === expectedSha256 ? 'ok' : 'CORRUPT',
+      };
+    },
+  };
+}
+
 /** Keeps only the last `limit` characters of a stream (tools can be chatty). */
 function tail(stream, limit) {
   let text = '';
@@ -288,7 +334,8 @@ async function runTool(profile, toolId, artifact) {
       { group: true },
     );
     const stopRssPolling = pollPeakRss(child.pid);
-    const stdout = tail(child.stdout, 1 << 20);
+    const reader = tool.streamsStdout ? streamReader(child.stdout, started) : undefined;
+    const stdout = reader ? () => '' : tail(child.stdout, 1 << 20);
     const stderr = tail(child.stderr, 4096);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -342,6 +389,10 @@ async function runTool(profile, toolId, artifact) {
       stderrTail: stderr().trim().slice(-600) || undefined,
     };
     if (toolId === 'ours') result.report = parseLastJsonObject(stdout());
+    if (reader) {
+      result.stream = reader.summary(artifact.sha256);
+      if (result.stream.integrity !== 'ok') result.integrity = `stream ${result.stream.integrity}`;
+    }
     return result;
   } finally {
     for (const mirror of mirrors) mirror.stop();
@@ -417,6 +468,7 @@ function noteFor(result) {
     const unusual = result.report.sources.filter((source) => !['active', 'standby'].includes(source.state));
     for (const source of unusual) notes.push(`${portOf(source.url)}:${source.state}${source.strikes ? `(${source.strikes} strikes)` : ''}`);
   } else if (result.tool === 'ours') notes.push('no JSON report');
+  if (result.stream) notes.push(`stream: first byte ${result.stream.firstByteSeconds} s, ${result.stream.steadyMegabytesPerSecond} MB/s steady`);
   if (result.exitCode !== 0 && result.stderrTail) notes.push(result.stderrTail.split('\n').pop().slice(0, 80));
   return notes.join('; ');
 }

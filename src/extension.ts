@@ -56,7 +56,8 @@ export function activate(context: vscode.ExtensionContext): ArtifactFetchApi {
     ...registerCommands({ store, controller, launcher, client, tokens, log }),
   );
   log.write('info', `Artifact Fetch ${context.extension.packageJSON.version ?? ''} activated; engine worker starts with the first download`);
-  return createPublicApi(store, controller, launcher);
+  const engine = client;
+  return createPublicApi(store, controller, launcher, (id) => engine.openStreamUrl(id));
 }
 
 /** Lets the worker save its journals (downloads resume next time), then stops it. */

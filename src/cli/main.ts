@@ -14,6 +14,8 @@ import { expectationFromManifest, loadTrustedManifest } from '../engine/integrit
 import { verifyFile } from '../engine/integrity/fileVerifier';
 import { redactText } from '../engine/security/redaction';
 import { parseBindRoute, parseByteCount, parseSourceArgument, parseHex256, parseHttpUrl, parseLocation, parsePositiveInt, parseProxyRoute, parseShare } from './argumentParsers';
+import { registerServeCommand } from './serveCommand';
+import { streamJobTo } from './streamToOutput';
 import { promises as fs } from 'node:fs';
 
 interface GetFlags {
@@ -39,6 +41,7 @@ interface GetFlags {
   linkMirrors: boolean;
   deadline?: string;
   quiet?: boolean;
+  streamTo?: string;
 }
 
 function buildProgram(): Command {
@@ -74,9 +77,12 @@ function buildProgram(): Command {
     .option('--deadline <seconds>', 'give up after this many seconds')
     .option('--json', 'print one JSON result object on stdout')
     .option('-q, --quiet', 'no progress display')
+    .option('--stream-to <path|->', 'also write the verified bytes in order while downloading ("-" = stdout; notes stay on stderr)')
     .action(async (urls: string[], flags: GetFlags) => {
       process.exitCode = await runGet(urls, flags);
     });
+
+  registerServeCommand(program);
 
   program
     .command('manifest')
@@ -199,7 +205,9 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
       ? { command: flags.rankingCommand }
       : flags.rankingUrl ? { url: parseHttpUrl('--ranking-url', flags.rankingUrl) } : undefined,
   };
+  if (flags.streamTo === '-' && flags.json) throw new FetchError(ErrorCode.BadArguments, '--stream-to - and --json both want stdout; pick one');
   const job = new DownloadJob(options);
+  const streaming = flags.streamTo ? streamJobTo(job, flags.streamTo) : undefined;
   const view = process.stderr.isTTY && !flags.quiet && !flags.json ? new (await import('./progressView')).ProgressView(job) : undefined;
   const onSignal = (): void => job.cancel(false);
   process.once('SIGINT', onSignal);
@@ -209,11 +217,19 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
   view?.stop();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  const streamError = await streaming;
   if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   if (!result.ok) {
     // One line on stderr; the per-source causes stay in --json (sources[].reason).
     process.stderr.write(`artifact-fetch: ${oneLine(result.error?.message ?? 'failed')} (${result.error?.code})\n`);
     return exitCodeFor[(result.error?.code as ErrorCode) ?? ErrorCode.Internal] ?? 70;
+  }
+  if (streamError) {
+    // The file is right, but what went to --stream-to is not all of it (a consumer that went
+    // away, or a piece replaced by a repair after it was streamed).
+    const failure = toFetchError(streamError);
+    process.stderr.write(`artifact-fetch: the file is saved at ${result.path}, but the stream failed: ${oneLine(redactText(failure.message))}\n`);
+    if (failure.code === ErrorCode.VerificationFailed) return exitCodeFor[failure.code];
   }
   if (!flags.json && !flags.quiet) {
     const how = result.verifiedBy === 'consistency' ? 'consistent across sources only (no hash was given)' : `verified by ${result.verifiedBy}`;

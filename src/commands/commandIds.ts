@@ -22,4 +22,5 @@ export const CommandId = {
   copySha256: 'artifactFetch.copySha256',
   copyMerkleRoot: 'artifactFetch.copyMerkleRoot',
   remove: 'artifactFetch.remove',
+  copyStreamUrl: 'artifactFetch.copyStreamUrl',
 } as const;

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type * as vscode from 'vscode';
 import { readDownloadSettings } from '../config/downloadSettings';
 import { sourcesForUrl } from '../config/mirrorRules';
@@ -8,6 +9,7 @@ import type { DownloadController } from '../model/downloadController';
 import { downloadInfo, type DownloadInfo } from '../model/downloadInfo';
 import type { DownloadChange, DownloadStore } from '../model/downloadStore';
 import { failedResult } from '../worker/failedResult';
+import { readStreamUrl } from '../worker/streamUrlReader';
 import { DownloadDeclined, pickWorkspaceFolder, type DownloadLauncher } from './downloadLauncher';
 
 /** What another extension may ask `download` for. */
@@ -46,12 +48,23 @@ export interface ArtifactFetchApi {
   resume(id: string): Promise<void>;
   /** Stops a download; `discard` deletes its partial data. */
   cancel(id: string, discard?: boolean): Promise<void>;
+  /**
+   * The bytes of a running download in order, each only after it is verified (see the README for
+   * what that means with only a SHA-256), read from its loopback stream URL while it downloads.
+   * The Readable errors if the download fails; rejects when the download is not running.
+   */
+  openStream(id: string): Promise<Readable>;
   /** Fires for every change of the list: `added`, `removed`, `status` or `progress`, with the download id. */
   onDidChange: vscode.Event<DownloadChange>;
 }
 
 /** Builds the exported API on top of the launcher, the controller and the store. */
-export function createPublicApi(store: DownloadStore, controller: DownloadController, launcher: DownloadLauncher): ArtifactFetchApi {
+export function createPublicApi(
+  store: DownloadStore,
+  controller: DownloadController,
+  launcher: DownloadLauncher,
+  streamUrlOf: (id: string) => Promise<string>,
+): ArtifactFetchApi {
   return {
     async download(options) {
       try {
@@ -78,6 +91,7 @@ export function createPublicApi(store: DownloadStore, controller: DownloadContro
     pause: (id) => controller.pause(id),
     resume: (id) => controller.resume(id),
     cancel: (id, discard = false) => controller.cancel(id, discard),
+    openStream: async (id) => readStreamUrl(await streamUrlOf(id)),
     onDidChange: store.onDidChange,
   };
 }

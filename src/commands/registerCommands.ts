@@ -5,6 +5,7 @@ import type { DownloadStore } from '../model/downloadStore';
 import type { EngineClient } from '../worker/engineClient';
 import type { ExtensionLog } from '../views/extensionLog';
 import { CommandId } from './commandIds';
+import { CopyStreamUrlCommand } from './copyStreamUrlCommand';
 import { CreateManifestCommand } from './createManifestCommand';
 import { DownloadActions } from './downloadActions';
 import { DownloadArtifactCommand } from './downloadArtifactCommand';
@@ -34,6 +35,7 @@ export function registerCommands(services: CommandServices): vscode.Disposable[]
   const actions = new DownloadActions(store, controller, log);
   const files = new DownloadFileActions(store);
   const token = new SetAccessTokenCommand(tokens, log);
+  const streamUrl = new CopyStreamUrlCommand(store, client, log);
   const handlers: Record<(typeof CommandId)[keyof typeof CommandId], (arg?: unknown) => unknown> = {
     [CommandId.download]: () => download.run(),
     [CommandId.downloadMetalink]: (arg) => metalink.run(arg instanceof vscode.Uri ? arg : undefined),
@@ -50,6 +52,7 @@ export function registerCommands(services: CommandServices): vscode.Disposable[]
     [CommandId.copyMerkleRoot]: (node) => files.copyMerkleRoot(node),
     [CommandId.setAccessToken]: () => token.run(),
     [CommandId.showLog]: () => log.show(),
+    [CommandId.copyStreamUrl]: (node) => streamUrl.run(node),
   };
   return Object.entries(handlers).map(([id, handler]) => vscode.commands.registerCommand(id, handler));
 }

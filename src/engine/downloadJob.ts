@@ -43,6 +43,8 @@ import { TransportByScheme } from './sourceTransport';
 import { TargetLock } from './targetLock';
 import { writeStateFile } from './stateFile';
 import { ThroughputMeter } from './throughputMeter';
+import type { VerifiedStream } from './stream/verifiedStream';
+import { VerifiedStreams } from './stream/verifiedStreams';
 
 /** Scheduler tick. */
 const TICK_MS = 200;
@@ -74,6 +76,8 @@ const MAX_STRIKES = 3;
  */
 export class DownloadJob extends EventEmitter {
   readonly id: string;
+  /** Ordered, verified bytes for other programs while the job runs (see src/engine/stream). */
+  readonly streams: VerifiedStreams;
   private state: JobState = 'probing';
   private readonly sources: SourceRuntime[];
   private readonly transport: TransportByScheme;
@@ -160,6 +164,7 @@ export class DownloadJob extends EventEmitter {
     this.journalPath = path.join(this.stateDir, `${base}.journal.json`);
     this.lockPath = path.join(this.stateDir, `${base}.lock`);
     this.manifestPath = path.join(this.stateDir, `${base}.manifest.json`);
+    this.streams = new VerifiedStreams(outputPath);
     this.referenceReady = new Promise((resolve) => { this.markReferenceReady = resolve; });
     this.finished = new Promise((resolve) => { this.settle = resolve; });
   }
@@ -202,7 +207,19 @@ export class DownloadJob extends EventEmitter {
     } finally {
       await this.cleanUp();
     }
+    this.streams.finish(this.state === 'completed' ? undefined : this.error);
     return this.result();
+  }
+
+  /**
+   * The file's bytes [start, end) (end exclusive, default the file end) in order, each only after
+   * its piece is verified, read back from the .part file; blocks while they are not, and the
+   * pieces just ahead of a blocked reader are fetched first. Several readers may be open at once;
+   * each ends when its range is out (or errors when the job fails). See VerifiedStream for what
+   * "verified" means with only a whole-file hash.
+   */
+  openStream(start = 0, end?: number): VerifiedStream {
+    return this.streams.open(start, end);
   }
 
   /** Stops fetching and keeps everything for resume(). */
@@ -616,6 +633,9 @@ export class DownloadJob extends EventEmitter {
       channelRate: (id) => this.channelRate(this.sources[id]),
       segmentBytes: (id, openBytes) => this.segmentBytes(this.sources[id], openBytes),
       latencyMs: (id) => this.sources[id].latencyMs,
+      workingSources: () => this.sources
+        .filter((s) => s.state === 'active' && s.usable && !s.noRange && s.targetChannels > 0 && Date.now() >= s.backoffUntil)
+        .map((s) => s.id),
     };
     this.planner = new SegmentPlanner(this.pieces, this.pattern, rates);
     const identity = this.journalIdentity();
@@ -647,6 +667,13 @@ export class DownloadJob extends EventEmitter {
     }
     this.planner.reset();
     this.prefixHasher.kick();
+    const planner = this.planner;
+    this.streams.attach({
+      pieces: this.pieces,
+      partPath: this.partPath,
+      // Idle channels look at the new urgent ranges now, not at their next poll.
+      setUrgentRanges: (ranges) => { planner.setUrgentRanges(ranges); this.wake(); },
+    });
   }
 
   private journalIdentity(): JournalIdentity {
@@ -803,6 +830,7 @@ export class DownloadJob extends EventEmitter {
       this.onCorruptPiece(outcome.index, outcome.senders);
     }
     this.prefixHasher?.kick();
+    this.streams.piecesChanged();
     if (pieces.complete) this.settle();
   }
 

@@ -48,12 +48,37 @@ export interface RateModel {
   /** Bytes one new segment of this source should hold. */
   segmentBytes(sourceId: number, openBytes: number): number;
   latencyMs(sourceId: number): number;
+  /**
+   * Sources that can take work right now (for the urgent-work choice). Without it, every source
+   * that asks may take urgent bytes.
+   */
+  workingSources?(): number[];
 }
+
+/** Bytes a reader of the stream needs next, in priority order (see `setUrgentRanges`). */
+export interface UrgentRange {
+  start: number;
+  /** Exclusive. */
+  end: number;
+}
+
+/**
+ * Another source must be expected to deliver an urgent piece this many times sooner before the
+ * asking source is passed over (equal sources share urgent work; noise does not flip the choice).
+ */
+const URGENT_MARGIN = 1.5;
+/**
+ * Urgent bytes are taken from a running segment only when its source would need longer than this
+ * to reach them: each steal cuts a request short (the bytes in flight are lost), which only pays
+ * off against a really slow channel.
+ */
+const URGENT_STEAL_MIN_SECONDS = 0.5;
 
 export class SegmentPlanner {
   private open: OpenRange[] = [];
   readonly active = new Map<number, Segment>();
   private nextId = 1;
+  private urgent: UrgentRange[] = [];
 
   constructor(private readonly pieces: PieceStore, private readonly pattern: AllocationPattern, private readonly rates: RateModel) {}
 
@@ -84,11 +109,138 @@ export class SegmentPlanner {
    * `wholeOnly`: the source cannot serve ranges, so it may only take a run starting at byte 0.
    */
   take(sourceId: number, now: number, wholeOnly = false): Segment | undefined {
+    if (this.urgent.length > 0 && !wholeOnly) return this.takeAroundUrgent(sourceId, now);
     for (let attempt = 0; attempt < 64 && this.open.length > 0; attempt++) {
       const segment = this.takeOnce(sourceId, now, wholeOnly);
       if (segment) return segment;
     }
     return undefined;
+  }
+
+  /**
+   * Bytes a stream reader waits for (the data prioritizer's window ahead of each reader), most
+   * urgent first; an empty list restores pure bulk order. While set, `take` hands open bytes in
+   * these ranges first, and only to a source expected to deliver a piece about as soon as any
+   * (latency + piece time, counting the wait for its busy channels); other sources take bulk work
+   * outside them, so a slow source never holds the reader's next piece.
+   */
+  setUrgentRanges(ranges: UrgentRange[]): void {
+    // Whole pieces only: open ranges are split at these bounds, and every split must stay on a
+    // piece boundary (a fractional or mid-piece bound would become a bogus Range request).
+    this.urgent = ranges
+      .map((r) => ({ start: this.pieces.pieceStart(this.pieces.pieceOf(Math.max(0, r.start))), end: this.pieces.alignUp(Math.min(this.pieces.size, r.end)) }))
+      .filter((r) => r.end > r.start);
+  }
+
+  private takeAroundUrgent(sourceId: number, now: number): Segment | undefined {
+    if (this.deliversUrgentSoonest(sourceId)) {
+      const urgent = this.takeUrgent(sourceId, now) ?? this.stealUrgent(sourceId, now);
+      if (urgent) return urgent;
+    }
+    // Bulk work, with the urgent bytes held back from this source.
+    const held: UrgentRange[] = [];
+    for (const range of this.urgent) {
+      for (const open of this.open) {
+        const start = Math.max(open.start, range.start);
+        const end = Math.min(open.end, range.end);
+        if (start < end) held.push({ start, end });
+      }
+    }
+    for (const range of held) this.removeOpen(range.start, range.end);
+    try {
+      for (let attempt = 0; attempt < 64 && this.open.length > 0; attempt++) {
+        const segment = this.takeOnce(sourceId, now, false);
+        if (segment) return segment;
+      }
+      return undefined;
+    } finally {
+      for (const range of held) this.addOpen(range.start, range.end);
+    }
+  }
+
+  /** The first open bytes of the most urgent range, as a segment for `sourceId`. */
+  private takeUrgent(sourceId: number, now: number): Segment | undefined {
+    for (const range of this.urgent) {
+      for (let index = 0; index < this.open.length; index++) {
+        const open = this.open[index];
+        const start = Math.max(open.start, this.pieces.pieceStart(this.pieces.pieceOf(range.start)));
+        const end = Math.min(open.end, this.pieces.alignUp(range.end));
+        if (start >= end) continue;
+        if (start > open.start) {
+          // Keep the bytes before the urgent part as they were (with their reservation).
+          this.open.splice(index, 0, { start: open.start, end: start, tag: open.tag });
+          index++;
+          open.start = start;
+        }
+        open.tag = undefined;
+        const segment = this.cut(index, Math.min(this.rates.segmentBytes(sourceId, this.openBytes), end - start), sourceId, now);
+        if (segment) return segment;
+        index = -1; // cut() dropped a done-only range: scan again
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * No urgent byte is open, but a slower source's running segment holds some: the part after its
+   * current piece moves to `sourceId` when that delivers it sooner than the victim would reach it.
+   */
+  private stealUrgent(sourceId: number, now: number): Segment | undefined {
+    const mySeconds = this.pieceSeconds(sourceId);
+    if (mySeconds === undefined) return undefined;
+    for (const range of this.urgent) {
+      for (const victim of this.active.values()) {
+        if (victim.racing || victim.sourceId === sourceId || victim.controller.signal.aborted) continue;
+        const split = Math.max(this.pieces.pieceEnd(this.pieces.pieceOf(victim.received)), this.pieces.pieceStart(this.pieces.pieceOf(range.start)));
+        const urgentEnd = Math.min(victim.end, this.pieces.alignUp(range.end));
+        if (split >= urgentEnd) continue;
+        const victimRate = this.rates.channelRate(victim.sourceId);
+        const victimSeconds = victimRate > 0 ? (split - victim.received) / victimRate : Infinity;
+        if (victimSeconds < URGENT_STEAL_MIN_SECONDS || mySeconds * URGENT_MARGIN >= victimSeconds) continue;
+        const stolen = this.createSegment(sourceId, split, urgentEnd, now);
+        const oldEnd = victim.end;
+        victim.end = split;
+        // What lay beyond the urgent window is nobody's now: it goes back to the open bytes.
+        if (urgentEnd < oldEnd) this.addOpen(urgentEnd, oldEnd);
+        return stolen;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * True when no other working source is expected to deliver one piece clearly sooner than
+   * `sourceId` would (an unmeasured source counts as soonest only when no source is measured).
+   */
+  private deliversUrgentSoonest(sourceId: number): boolean {
+    const others = this.rates.workingSources?.().filter((id) => id !== sourceId) ?? [];
+    const mine = this.pieceSeconds(sourceId);
+    for (const other of others) {
+      const theirs = this.pieceSeconds(other);
+      if (theirs === undefined) continue;
+      if (mine === undefined) return false;
+      let busyFor = Infinity;
+      let segments = 0;
+      for (const segment of this.active.values()) {
+        if (segment.sourceId !== other || segment.racing) continue;
+        segments++;
+        busyFor = Math.min(busyFor, this.expectedSecondsLeft(segment));
+      }
+      if (segments === 0) busyFor = 0;
+      if ((busyFor + theirs) * URGENT_MARGIN < mine) return false;
+    }
+    return true;
+  }
+
+  private overlapsUrgent(start: number, end: number): boolean {
+    return this.urgent.some((range) => range.start < end && start < range.end);
+  }
+
+  /** Expected seconds until one new piece from `sourceId` is in: latency plus transfer time. */
+  private pieceSeconds(sourceId: number): number | undefined {
+    const rate = this.rates.channelRate(sourceId);
+    if (rate <= 0) return undefined;
+    return this.rates.latencyMs(sourceId) / 1000 + this.pieces.pieceSize / rate;
   }
 
   private takeOnce(sourceId: number, now: number, wholeOnly: boolean): Segment | undefined {
@@ -178,8 +330,11 @@ export class SegmentPlanner {
    */
   steal(sourceId: number, now: number): Segment | undefined {
     const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
+    // A source passed over for urgent work does not steal it either.
+    const guarded = this.urgent.length > 0 && !this.deliversUrgentSoonest(sourceId);
     // Only segments with more than the piece in progress left can be split.
-    const victim = this.slowestSegment((segment) => !segment.racing && this.pieces.pieceEnd(this.pieces.pieceOf(segment.received)) < segment.end);
+    const victim = this.slowestSegment((segment) => !segment.racing && this.pieces.pieceEnd(this.pieces.pieceOf(segment.received)) < segment.end
+      && !(guarded && this.overlapsUrgent(segment.received, segment.end)));
     if (!victim) return undefined;
     const longest = this.expectedSecondsLeft(victim);
     // Not worth a new request if the victim will be done before the thief's first byte arrives.

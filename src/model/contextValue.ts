@@ -1,7 +1,7 @@
 import type { DownloadRecord, DownloadStatus } from './downloadRecord';
 
 /** What the user can do with a download; each becomes a `+facet` of the tree item's contextValue. */
-export const downloadFacets = ['pausable', 'resumable', 'cancellable', 'retryable', 'removable', 'openable', 'hasSha256', 'hasRoot'] as const;
+export const downloadFacets = ['pausable', 'resumable', 'cancellable', 'retryable', 'removable', 'openable', 'hasSha256', 'hasRoot', 'streamable'] as const;
 
 export type DownloadFacet = (typeof downloadFacets)[number];
 
@@ -34,6 +34,8 @@ export function facetsOf(record: DownloadRecord): DownloadFacet[] {
   if (phase === 'completed') facets.push('openable');
   if (record.result?.sha256) facets.push('hasSha256');
   if (record.result?.root) facets.push('hasRoot');
+  // The worker runs the job (also while paused): it has a stream URL.
+  if (record.status !== 'starting' && (phase === 'running' || phase === 'paused')) facets.push('streamable');
   return facets;
 }
 

@@ -97,6 +97,11 @@ export interface WorkerMethods {
     params: { path: string; manifestPath?: string; expected?: ExpectedIdentity };
     result: VerificationSummary;
   };
+  /**
+   * The loopback stream URL of a running job (`http://127.0.0.1:<port>/<job>/<name>?token=…`),
+   * starting the worker's stream endpoint on first use. The URL answers while the job runs.
+   */
+  openStreamUrl: { params: { jobId: string }; result: { url: string } };
   /** Stop every job (keeping resumable state) and let the worker exit. */
   shutdown: { params: Record<string, never>; result: void };
 }
@@ -161,7 +166,7 @@ export type WorkerToHostMessage =
   | LogMessage;
 
 const workerMethodNames: ReadonlySet<string> = new Set<WorkerMethod>([
-  'startJob', 'pauseJob', 'resumeJob', 'cancelJob', 'discoverMirrors', 'readMetalink', 'readManifest', 'createManifest', 'verifyFile', 'shutdown',
+  'startJob', 'pauseJob', 'resumeJob', 'cancelJob', 'discoverMirrors', 'readMetalink', 'readManifest', 'createManifest', 'verifyFile', 'openStreamUrl', 'shutdown',
 ]);
 
 /** True when `value` has the shape of a request (the worker checks this before dispatching). */

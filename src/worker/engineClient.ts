@@ -94,6 +94,11 @@ export class EngineClient extends EventEmitter<EngineClientEvents> {
     return this.request('cancelJob', { jobId, discard, options });
   }
 
+  /** The loopback stream URL (with its token) of a running job. */
+  async openStreamUrl(jobId: string): Promise<string> {
+    return (await this.request('openStreamUrl', { jobId })).url;
+  }
+
   /** True while the current worker runs `jobId` (started, no result yet). */
   isRunning(jobId: string): boolean {
     return this.runningJobs.has(jobId);

@@ -1,5 +1,6 @@
 import type { JobOptions } from '../engine/jobOptions';
 import type { DownloadResult, JobEvent, JobSnapshot, JobState } from '../engine/snapshot';
+import type { VerifiedStreams } from '../engine/stream/verifiedStreams';
 
 /**
  * The part of the engine's DownloadJob the worker relies on. Kept as an interface so the worker's
@@ -7,6 +8,8 @@ import type { DownloadResult, JobEvent, JobSnapshot, JobState } from '../engine/
  */
 export interface HostedJob {
   readonly id: string;
+  /** The job's verified streams (absent in scripted test jobs: they cannot be streamed). */
+  readonly streams?: VerifiedStreams;
   run(): Promise<DownloadResult>;
   pause(): void;
   resume(): void;

@@ -5,6 +5,8 @@ import { SNAPSHOT_INTERVAL_MS, type ParamsOf, type ResultOf, type WorkerToHostMe
 import { failedResult } from './failedResult';
 import type { HostedJob, JobFactory } from './hostedJob';
 import { SnapshotPump } from './snapshotPump';
+import { StreamEndpoint } from '../engine/stream/streamEndpoint';
+import * as path from 'node:path';
 
 /** How long `shutdown` waits for cancelled jobs to flush their journals before giving up on them. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -17,6 +19,8 @@ export class JobHost {
   private readonly jobs = new Map<string, HostedJob>();
   private readonly finished = new Map<string, Promise<void>>();
   private readonly pump: SnapshotPump;
+  private readonly names = new Map<string, string>();
+  private endpoint?: Promise<StreamEndpoint>;
 
   constructor(
     private readonly post: (message: WorkerToHostMessage) => void,
@@ -32,6 +36,7 @@ export class JobHost {
     checkOptionsShape(options);
     const job = this.createJob(options, jobId);
     this.jobs.set(jobId, job);
+    this.names.set(jobId, path.basename(options.outputPath));
     job.on('event', (event) => this.post({ type: 'jobEvent', jobId, event }));
     job.on('state', () => this.pump.sendNow(jobId));
     this.pump.track(jobId, () => job.snapshot());
@@ -65,11 +70,26 @@ export class JobHost {
     await settleWithin(orphan.run().then(() => undefined), SHUTDOWN_GRACE_MS);
   }
 
+  /** The stream URL of a running job; the endpoint (127.0.0.1, any free port) starts on first use. */
+  async openStreamUrl({ jobId }: ParamsOf<'openStreamUrl'>): Promise<ResultOf<'openStreamUrl'>> {
+    const job = this.runningJob(jobId);
+    if (!job.streams) throw new FetchError(ErrorCode.BadArguments, `download ${jobId} cannot be streamed`);
+    this.endpoint ??= StreamEndpoint.start();
+    const endpoint = await this.endpoint.catch((error: Error) => {
+      this.endpoint = undefined;
+      throw new FetchError(ErrorCode.Internal, `could not start the stream endpoint: ${error.message}`);
+    });
+    // Checked again: the job may have ended while the endpoint started.
+    if (this.jobs.get(jobId) !== job) throw new FetchError(ErrorCode.BadArguments, `download ${jobId} is not running`);
+    return { url: endpoint.publish(jobId, this.names.get(jobId) ?? 'artifact', job.streams) };
+  }
+
   /** Cancels every job, keeping resumable state, and waits (bounded) for them to finish writing. */
   async shutdown(): Promise<void> {
     for (const job of this.jobs.values()) job.cancel(false);
     await settleWithin(Promise.all(this.finished.values()).then(() => undefined), SHUTDOWN_GRACE_MS);
     this.pump.dispose();
+    await (await this.endpoint?.catch(() => undefined))?.close();
   }
 
   /** Ids of the jobs currently running in this worker. */
@@ -90,6 +110,9 @@ export class JobHost {
     this.pump.untrack(jobId);
     this.jobs.delete(jobId);
     this.finished.delete(jobId);
+    this.names.delete(jobId);
+    // A restart of the same download is a new job with new streams: it gets a new URL and token.
+    void this.endpoint?.then((endpoint) => endpoint.unpublish(jobId), () => undefined);
     this.post({ type: 'jobResult', jobId, result });
   }
 

@@ -19,6 +19,7 @@ const dispatcher = new RequestDispatcher(post, {
   pauseJob: (params) => jobs.pauseJob(params),
   resumeJob: (params) => jobs.resumeJob(params),
   cancelJob: (params) => jobs.cancelJob(params),
+  openStreamUrl: (params) => jobs.openStreamUrl(params),
   shutdown: () => jobs.shutdown(),
   ...fileTaskHandlers,
 });

@@ -9,11 +9,11 @@ function record(status: DownloadStatus, result?: Partial<DownloadRecord['result'
 
 describe('contextValue facets', () => {
   it('marks a running download pausable and cancellable', () => {
-    assert.equal(downloadContextValue(record('downloading')), 'download+running+pausable+cancellable');
+    assert.equal(downloadContextValue(record('downloading')), 'download+running+pausable+cancellable+streamable');
   });
 
   it('offers resume for paused and interrupted downloads', () => {
-    assert.equal(downloadContextValue(record('paused')), 'download+paused+resumable+cancellable');
+    assert.equal(downloadContextValue(record('paused')), 'download+paused+resumable+cancellable+streamable');
     assert.equal(downloadContextValue(record('interrupted')), 'download+interrupted+resumable+cancellable+removable');
   });
 

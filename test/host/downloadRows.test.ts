@@ -15,7 +15,7 @@ describe('tree rows', () => {
     assert.equal(row.description, '42% · 73.2 MB/s · ETA 1m 05s');
     assert.equal(row.ariaLabel, 'Download model.bin, downloading, 42 percent');
     assert.equal(row.icon?.id, 'cloud-download');
-    assert.equal(row.contextValue, 'download+running+pausable+cancellable');
+    assert.equal(row.contextValue, 'download+running+pausable+cancellable+streamable');
   });
 
   it('names a download from the request before the first snapshot', () => {
