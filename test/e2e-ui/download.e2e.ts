@@ -135,7 +135,13 @@ describe('Artifact Fetch UI in code-server (installed .vsix)', function () {
     corrupt.update({ corrupt: { everyBytes: 100_003 } });
 
     const segmentsGroup = rows.and(page.locator('[aria-label^="Segments of artifact.bin,"]'));
-    if ((await segmentsGroup.getAttribute('aria-expanded')) === 'false') await segmentsGroup.click();
+    // A click can land while the tree re-renders the row and be lost: click until it is expanded.
+    await until('the segments group to be expanded', async () => {
+      if ((await segmentsGroup.getAttribute('aria-expanded')) === 'true') return true;
+      await segmentsGroup.click();
+      await page.waitForTimeout(1_000);
+      return (await segmentsGroup.getAttribute('aria-expanded')) === 'true' ? true : undefined;
+    });
 
     const progress = new Map<string, number[]>();
     let sourceTexts: string[] = [];
