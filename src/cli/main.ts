@@ -258,6 +258,10 @@ export async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   void main(process.argv).then((code) => {
+    // Everything is settled (the job closed its files, sockets and hashing thread): exit as soon as
+    // stdout and stderr are flushed instead of waiting for idle keep-alive timers to unwind.
+    // (`serve` resolves only once it was stopped.)
     process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
 }

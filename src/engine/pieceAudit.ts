@@ -16,7 +16,7 @@ import type { SourceRuntime } from './sourceRuntime';
  * How hard to audit. Every audit byte is a byte the job does not fetch for the file, so the effort
  * follows what else protects it: with a trusted whole-file SHA-256 nothing corrupt can be published
  * anyway (the final check and block-level repair see to that) and audits only catch a bad mirror
- * early, so they stay light (~1.5% of the bytes); with no hash at all they are the only proof the
+ * early, so they stay light (~1% of the bytes); with no hash at all they are the only proof the
  * sources agree, so they are thorough (~5%).
  */
 export interface AuditPolicy {
@@ -26,7 +26,7 @@ export interface AuditPolicy {
   share: number;
 }
 
-export const LIGHT_AUDITS: AuditPolicy = { firstPieces: 2, share: 0.005 };
+export const LIGHT_AUDITS: AuditPolicy = { firstPieces: 1, share: 0.005 };
 export const THOROUGH_AUDITS: AuditPolicy = { firstPieces: 8, share: 0.02 };
 const MAX_AUDITS_IN_FLIGHT = 4;
 /** Audits waiting for a slot, at most (beyond that, later pieces are simply not audited). */

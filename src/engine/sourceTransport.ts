@@ -61,9 +61,14 @@ export interface SourceTransport {
   close(): Promise<void>;
 }
 
-/** Picks the transport for each URL by its scheme: http(s) → HttpTransport, ftp(s) → FtpTransport. */
+/**
+ * Picks the transport for each URL by its scheme: http(s) → HttpTransport, ftp(s) → FtpTransport.
+ * The FTP side is built on first use: a job with only HTTP sources never loads the FTP client.
+ */
 export class TransportByScheme implements SourceTransport {
-  constructor(private readonly http: HttpTransport, private readonly ftp: FtpTransport) {}
+  private ftpTransport?: FtpTransport;
+
+  constructor(private readonly http: HttpTransport, private readonly createFtp: () => FtpTransport) {}
 
   getRange(url: string, start: number, endInclusive: number | undefined, opts: RangeRequestOptions = {}): Promise<SourceResponse> {
     return this.transportFor(url).getRange(url, start, endInclusive, opts);
@@ -78,7 +83,12 @@ export class TransportByScheme implements SourceTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.http.close(), this.ftp.close()]);
+    await Promise.allSettled([this.http.close(), this.ftpTransport?.close()]);
+  }
+
+  private get ftp(): FtpTransport {
+    this.ftpTransport ??= this.createFtp();
+    return this.ftpTransport;
   }
 
   private transportFor(url: string): SourceTransport {
