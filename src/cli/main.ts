@@ -151,7 +151,7 @@ async function runGet(urls: string[], flags: GetFlags): Promise<number> {
     }));
     if (files.length !== 1) throw new FetchError(ErrorCode.BadArguments, `${urls[0]} describes ${files.length} files; one per download is supported`);
     const parts = jobPartsFromMetalink(files[0]);
-    if (parts.sources.length === 0) throw new FetchError(ErrorCode.BadArguments, `${urls[0]} lists no http(s) URL`);
+    if (parts.sources.length === 0) throw new FetchError(ErrorCode.BadArguments, `${urls[0]} lists no http(s) or ftp(s) URL`);
     if (parts.note && !flags.json) process.stderr.write(`note: ${parts.note}\n`);
     sources = parts.sources;
     expected = parts.expected;

@@ -39,6 +39,16 @@ function isHttpUrl(value: unknown): value is string {
   }
 }
 
+/** A mirror may also be an FTP(S) server holding the same files. */
+function isMirrorUrl(value: unknown): value is string {
+  if (isHttpUrl(value)) return true;
+  try {
+    return typeof value === 'string' && /^ftps?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
 function optionalNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
@@ -50,8 +60,12 @@ function parseMirrorEntry(raw: unknown, where: string, problems: string[]): Mirr
     return undefined;
   }
   const entry = raw as Record<string, unknown>;
-  if (!isHttpUrl(entry.url)) {
-    problems.push(`${where}: "url" must be an http(s) URL`);
+  if (!isMirrorUrl(entry.url)) {
+    problems.push(`${where}: "url" must be an http(s) or ftp(s) URL`);
+    return undefined;
+  }
+  if (!isHttpUrl(entry.url) && (entry.proxy !== undefined || entry.encoding !== undefined)) {
+    problems.push(`${where}: an FTP mirror takes no "proxy" and no "encoding"; mirror skipped`);
     return undefined;
   }
   if (entry.proxy !== undefined && !isHttpUrl(entry.proxy)) {
@@ -129,7 +143,7 @@ export function sourcesForUrl(primaryUrl: string, rules: readonly MirrorRule[]):
       const mapped = mapOntoMirror(primaryUrl, rule.prefix, mirror.url);
       // A gzip mirror holds the compressed copy next to where the plain file would be.
       const url = mirror.encoding === 'gzip' ? `${mapped}.gz` : mapped;
-      if (!isHttpUrl(url)) continue;
+      if (!isMirrorUrl(url)) continue;
       const key = `${url} ${mirror.proxy ?? ''} ${mirror.localAddress ?? ''}`;
       if (seen.has(key)) continue;
       seen.add(key);

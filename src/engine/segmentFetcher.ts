@@ -127,13 +127,24 @@ class SinkError extends Error {
 /**
  * Feeds a body's chunks to `onChunk` one at a time without an async iterator (whose promise per
  * chunk costs a third of the CPU at loopback speeds): the stream is paused while `onChunk` awaits.
- * Resolves at the end of the body, when `onChunk` returns true, or when `signal` aborts.
+ * Resolves at the end of the body, when `onChunk` returns true, or when `signal` aborts — always
+ * after the last `onChunk` promise settled. (Exported for its tests.)
  */
-function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk: Buffer) => Promise<boolean> | boolean): Promise<void> {
+export function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk: Buffer) => Promise<boolean> | boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
+    // A stream may emit 'end' right after its last 'data', even while paused, and an error or an
+    // abort may come while a chunk's write is still running: the segment must not end (and give
+    // its uncommitted bytes back to the planner) before that write committed them.
+    let processing = false;
+    let ended = false;
+    let deferred: { error?: unknown } | undefined;
     const settle = (error?: unknown): void => {
       if (settled) return;
+      if (processing) {
+        deferred ??= { error };
+        return;
+      }
       settled = true;
       body.off('data', onData);
       body.off('end', onEnd);
@@ -142,7 +153,10 @@ function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk: Buffe
       if (error) reject(error);
       else resolve();
     };
-    const onEnd = (): void => settle();
+    const onEnd = (): void => {
+      ended = true;
+      settle();
+    };
     const onError = (error: unknown): void => settle(error);
     const onAbort = (): void => settle();
     const onData = (chunk: Buffer): void => {
@@ -157,13 +171,19 @@ function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk: Buffe
       if (result === true) {
         settle();
       } else if (result !== false) {
+        processing = true;
         body.pause();
         result.then(
           (done) => {
-            if (done || signal.aborted) settle();
+            processing = false;
+            if (deferred) settle(deferred.error);
+            else if (done || ended || signal.aborted) settle();
             else if (!settled) body.resume();
           },
-          (error) => settle(error),
+          (error) => {
+            processing = false;
+            settle(error);
+          },
         );
       }
     };

@@ -49,7 +49,7 @@ describe('engine: FTP and FTPS sources', function () {
     assert.ok(offsets.length >= 2, `ranged reads: ${offsets.join(', ')}`);
     for (const offset of offsets) {
       assert.ok(offset > 0 && offset < body.length, `REST ${offset} outside the file`);
-      assert.equal(offset % PIECE, 0, `REST ${offset} is not at a piece boundary`);
+      assert.equal(offset % PIECE, 0, `REST ${offset} is not at a piece boundary:\n${events.map((e) => e.kind + " " + e.message).join("\n")}`);
     }
     assert.ok(!events.some((e) => /\b421\b/.test(e.message)), `the engine opened more sessions than allowed:\n${events.map((e) => e.message).join('\n')}`);
     // Sessions are reused after an aborted range (ABOR + PWD), not reopened for every read.

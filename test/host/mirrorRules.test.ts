@@ -42,6 +42,16 @@ describe('mirror rules', () => {
     assert.match(problems[0], /mirrors\[0\]: "prefix"/);
   });
 
+  it('accepts FTP(S) mirrors of an http(s) prefix, without a proxy or an encoding', () => {
+    const { rules, problems } = parseMirrorRules([
+      { prefix: 'https://a.example.com/', mirrors: ['ftp://ftp.example.com/pub/', { url: 'ftps://ftps.example.com/', priority: 2 }, { url: 'ftp://p.example.com/', proxy: 'http://proxy.example:3128' }] },
+    ]);
+    assert.deepEqual(rules[0].mirrors, [{ url: 'ftp://ftp.example.com/pub/' }, { url: 'ftps://ftps.example.com/', priority: 2 }]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /FTP mirror takes no "proxy"/);
+    assert.deepEqual(sourcesForUrl('https://a.example.com/x.bin', rules).map((s) => s.url), ['https://a.example.com/x.bin', 'ftp://ftp.example.com/pub/x.bin', 'ftps://ftps.example.com/x.bin']);
+  });
+
   it('treats a missing setting as no rules and a non-array as one problem', () => {
     assert.deepEqual(parseMirrorRules(undefined), { rules: [], problems: [] });
     assert.equal(parseMirrorRules({}).problems.length, 1);

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { ErrorCode, FetchError } from '../../src/engine/errors';
+import { jobPartsFromMetalink } from '../../src/engine/metalink/metalinkJob';
 import { parseMetalink } from '../../src/engine/metalink/metalinkParser';
 
 const H = (c: string): string => c.repeat(64);
@@ -48,6 +49,15 @@ describe('metalinkParser', () => {
       sha256: H('a'),
       pieces: { length: 262144, hashes: [H('1'), DIGITS, H('3')] },
     });
+  });
+
+  it('turns http(s) and ftp(s) urls into sources, best priority first, and skips the rest', () => {
+    const parts = jobPartsFromMetalink(parseMetalink(SAMPLE)[0]);
+    assert.deepEqual(parts.sources.map((s) => s.url), [
+      'https://de.mirror.example/ubuntu.iso',
+      'http://us.mirror.example/pub/ubuntu.iso?x=1&y=2',
+      'ftp://ftp.mirror.example/ubuntu.iso',
+    ]);
   });
 
   it('accepts a namespace prefix and several files', () => {

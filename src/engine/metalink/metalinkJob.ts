@@ -1,7 +1,8 @@
 /**
  * Turns one file of a Metalink document into the engine's sources and expected identity.
  * Metalink priorities are "lower is preferred" (RFC 5854); SourceSpec priorities are "higher is
- * preferred", so they are mirrored here. Piece hashes are used only when their length is a valid
+ * preferred", so they are mirrored here. http(s) and ftp(s) URLs become sources; others are
+ * skipped. Piece hashes are used only when their length is a valid
  * piece size for the engine (a power of two, at least 16 KiB).
  */
 import type { ExpectedIdentity, SourceSpec } from '../jobOptions';
@@ -16,7 +17,7 @@ export interface MetalinkJobParts {
 
 export function jobPartsFromMetalink(file: MetalinkFile): MetalinkJobParts {
   const sources: SourceSpec[] = file.urls
-    .filter((u) => /^https?:/i.test(u.url))
+    .filter((u) => /^(https?|ftps?):/i.test(u.url))
     .map((u, index) => ({ u, index }))
     .sort((a, b) => (a.u.priority ?? 999_999) - (b.u.priority ?? 999_999) || a.index - b.index)
     .map(({ u }) => ({ url: u.url, priority: u.priority !== undefined ? Math.max(0, 1_000_000 - u.priority) / 10_000 : 0, location: u.location, origin: 'metalink' }));
