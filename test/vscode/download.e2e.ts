@@ -94,6 +94,32 @@ describe('Artifact Fetch in a real extension host: downloads through the exporte
     assert.equal(ruleMirror.requests.length, before, 'no request reached the rule mirror');
   });
 
+  it('streams a running download in order: api.openStream() and the Copy Stream URL command give the verified bytes', async () => {
+    primary.update({ bytesPerSecond: 3e6 });
+    let downloadId: string | undefined;
+    const added = api.onDidChange((change) => { if (change.kind === 'added') downloadId ??= change.id; });
+    const finished = api.download({ url: primary.url, sha256, fileName: 'streamed.bin' });
+    await waitUntil(() => api.list().find((entry) => entry.id === downloadId)?.status === 'downloading', 20_000, 'the download to run');
+    added.dispose();
+    // The command copies the loopback URL (with its token) for the one running download.
+    await vscode.commands.executeCommand('artifactFetch.copyStreamUrl');
+    const copied = await vscode.env.clipboard.readText();
+    assert.match(copied, /^http:\/\/127\.0\.0\.1:\d+\/[^/]+\/streamed\.bin\?token=[A-Za-z0-9_-]{16,}$/, `copied: ${copied.replace(/token=.*/, 'token=…')}`);
+    // Both readers start while the download runs (a stream exists only then) and read to the end.
+    const [viaUrl, viaApi] = await Promise.all([
+      fetch(copied).then(async (response) => ({ status: response.status, bytes: Buffer.from(await response.arrayBuffer()) })),
+      api.openStream(downloadId!).then(readAll),
+    ]);
+    const result = await finished;
+    assert.equal(result.ok, true, result.error?.message);
+    assert.equal(viaUrl.status, 200);
+    assert.equal(sha256Hex(viaUrl.bytes), sha256, 'the stream URL served the exact file');
+    assert.equal(sha256Hex(viaApi), sha256, 'api.openStream() read the exact file');
+    // Once the download is over its stream is gone: the URL no longer answers with bytes.
+    const afterwards = await fetch(copied).then((response) => response.status, () => 0);
+    assert.notEqual(afterwards, 200, 'the stream URL still served bytes after the download ended');
+  });
+
   it('pauses and resumes a running download through the API, and it still completes verified', async () => {
     primary.update({ bytesPerSecond: 2e6 });
     let downloadId: string | undefined;
@@ -115,6 +141,12 @@ describe('Artifact Fetch in a real extension host: downloads through the exporte
     assert.equal(info()?.status, 'completed');
   });
 });
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
 
 async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
