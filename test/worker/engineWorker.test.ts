@@ -87,7 +87,8 @@ describe('engine worker (real engine, loopback mirrors)', function () {
 
   it('reports the job interrupted when the worker dies, and a new worker resumes it from the journal', async () => {
     const body = makeArtifact(6 * 1024 * 1024, 'crash');
-    const sources = await mirrorsOf(body, 2, 1_500_000);
+    // Slow enough that the job is still running when the worker dies (~5 s for the file).
+    const sources = await mirrorsOf(body, 2, 600_000);
     const options = jobOptions(sources, { expected: { sha256: sha256Hex(body) } });
     await client.startJob('crash', options);
     // Wait past the engine's journal interval so some verified pieces are on disk.
