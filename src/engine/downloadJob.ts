@@ -38,7 +38,7 @@ import { capExpensiveWeights, expensiveBytesLeft, fitSegmentToBudget, isExpensiv
 import { fetchExternalScores } from './ranking/externalRanking';
 import { DEFAULT_RANKING_WEIGHTS, scoreBreakdown } from './sourceRanking';
 import { SourceRuntime } from './sourceRuntime';
-import { TransportByScheme } from './sourceTransport';
+import { isFtpUrl, TransportByScheme } from './sourceTransport';
 import { TargetLock } from './targetLock';
 import { writeStateFile } from './stateFile';
 import { ThroughputMeter } from './throughputMeter';
@@ -334,7 +334,7 @@ export class DownloadJob extends EventEmitter {
       if (!['http:', 'https:', 'ftp:', 'ftps:'].includes(url.protocol)) {
         throw new FetchError(ErrorCode.BadArguments, `unsupported URL scheme ${url.protocol} in ${redactUrl(source.url)} (http, https, ftp and ftps are supported)`);
       }
-      if (source.proxy && (url.protocol === 'ftp:' || url.protocol === 'ftps:')) {
+      if (source.proxy && isFtpUrl(source.url)) {
         throw new FetchError(ErrorCode.BadArguments, `${redactUrl(source.url)}: FTP sources cannot go through an HTTP proxy route`);
       }
       if (source.proxy) {

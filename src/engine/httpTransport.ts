@@ -6,6 +6,7 @@
  */
 import { Client, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import { ConnectionBudget, type ConnectionLease } from './connectionBudget';
+import type { RangeRequestOptions } from './sourceTransport';
 import { parseRetryAfter } from './retryPolicy';
 import { redactUrl } from './security/redaction';
 
@@ -179,14 +180,7 @@ export class HttpTransport {
     url: string,
     start: number,
     endInclusive: number | undefined,
-    opts: Route & {
-      signal?: AbortSignal;
-      allowWhole?: boolean;
-      ifMatch?: string;
-      expectedTotal?: number;
-      /** A source that serves a compressed copy on purpose may label it so (its bytes are decoded by an adapter). */
-      allowEncoding?: 'gzip';
-    } = {},
+    opts: RangeRequestOptions = {},
   ): Promise<RangeResponse> {
     const startedOnHttps = new URL(url).protocol === 'https:';
     let current = url;

@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FtpTransport } from './ftp/ftpTransport';
-import { TransportError, type HttpTransport } from './httpTransport';
+import { TransportError, type HttpTransport, type Route } from './httpTransport';
 
 /** A response body: a stream of at most the requested bytes. */
 export interface RangeBody extends Readable {
@@ -13,12 +13,8 @@ export interface RangeBody extends Readable {
   dump(options?: { limit?: number }): Promise<void>;
 }
 
-/** What a ranged read may be asked to check. */
-export interface RangeRequestOptions {
-  /** HTTP(S) proxy route (HTTP only). */
-  proxy?: string;
-  /** Local address to bind (HTTP only): another route to the same origin. */
-  localAddress?: string;
+/** What a ranged read may be asked to check; the route (proxy, local address) applies to HTTP only. */
+export interface RangeRequestOptions extends Route {
   signal?: AbortSignal;
   /** At start 0, the whole body is acceptable (a source without ranged reads answers so). */
   allowWhole?: boolean;
