@@ -7,9 +7,10 @@
  *
  * Env: BENCH_SIZE_MB      artifact size in MiB (default 512)
  *      BENCH_PROFILES     comma list of a,b,c,d,cap,stream (default a,b,c,d; stream is optional)
- *      BENCH_TOOLS        comma list of ours,aria2c,axel,aria2c+sync,aria2c+verify,aria2c-x1,curl (default
+ *      BENCH_TOOLS        comma list of ours,ours-alt,aria2c,axel,aria2c+sync,aria2c+verify,aria2c-x1,curl (default
  *                         ours,aria2c,axel; profile a adds aria2c+sync: aria2c then an fsync of its file,
  *                         durable like ours, and aria2c+verify: aria2c told the SHA-256, checked like ours)
+ *      BENCH_ALT_CLI      path to another build's cli.js, run as the tool ours-alt (A/B runs of a change)
  *      BENCH_RUN_TIMEOUT_S  per tool run (default 120)
  *      BENCH_DIE_AFTER_MS   when profile c's fastest mirror dies (default 4000)
  *      BENCH_CORRUPT_EVERY  profile d's corruption period in bytes (default 1000003)
@@ -91,6 +92,15 @@ const TOOLS = {
     command: ({ urls, outputPath, sha256 }) => [
       process.execPath,
       ['--require', PEAK_RSS_PRELOAD, CLI, 'get', ...urls, '--output', outputPath, '--sha256', sha256, '--json'],
+    ],
+  },
+  // Another build of ours (BENCH_ALT_CLI=<path to a cli.js>), for A/B runs of a change in one bench.
+  'ours-alt': {
+    available: () => Boolean(process.env.BENCH_ALT_CLI) && fs.existsSync(process.env.BENCH_ALT_CLI),
+    missingNote: 'set BENCH_ALT_CLI to another build of dist/cli.js',
+    command: ({ urls, outputPath, sha256 }) => [
+      process.execPath,
+      ['--require', PEAK_RSS_PRELOAD, process.env.BENCH_ALT_CLI, 'get', ...urls, '--output', outputPath, '--sha256', sha256, '--json'],
     ],
   },
   'ours-stream': {
@@ -397,7 +407,7 @@ async function runTool(profile, toolId, artifact) {
       })),
       stderrTail: stderr().trim().slice(-600) || undefined,
     };
-    if (toolId === 'ours') result.report = parseLastJsonObject(stdout());
+    if (toolId === 'ours' || toolId === 'ours-alt') result.report = parseLastJsonObject(stdout());
     if (reader) {
       result.stream = reader.summary(artifact.sha256);
       if (result.stream.integrity !== 'ok') result.integrity = `stream ${result.stream.integrity}`;

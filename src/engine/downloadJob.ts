@@ -458,13 +458,50 @@ export class DownloadJob extends EventEmitter {
       }
     }
     if (this.isOver() || !this.reference) return;
-    const mismatch = await this.identityMismatch(source, probe);
+    const early = this.probeMismatch(source, probe);
+    if (early) {
+      this.exclude(source, early);
+      return;
+    }
+    if (this.admitsSpeculatively(probe)) {
+      // It works while its spot check runs: a trusted hash guards the file whatever it sends, and
+      // a failed check takes back everything it delivered (see rejectAfterJoin).
+      this.join(source);
+      const mismatch = await this.spotCheckMismatch(source);
+      if (mismatch && !this.isOver()) this.rejectAfterJoin(source, mismatch);
+      return;
+    }
+    const mismatch = await this.spotCheckMismatch(source);
     if (this.isOver()) return;
     if (mismatch) {
       this.exclude(source, mismatch);
       return;
     }
     this.join(source);
+  }
+
+  /**
+   * A source may start working before its identity spot check answered when a trusted hash (a
+   * SHA-256, a root, leaves or piece hashes the user gave) guards the file anyway: it saves one
+   * round trip to the source before its first byte. Without one, the spot check is the only
+   * evidence it holds the same file, so it comes first.
+   */
+  private admitsSpeculatively(probe: ProbeResult): boolean {
+    const expected = this.options.expected ?? {};
+    const trusted = Boolean(expected.sha256 || expected.root || expected.leaves || expected.pieceSha256);
+    return trusted && probe.acceptsRanges;
+  }
+
+  /**
+   * A source that began working speculatively failed its spot check: it is excluded (its running
+   * segments stop) and, where no per-piece hash proved them, the pieces it delivered are fetched
+   * again from the others.
+   */
+  private rejectAfterJoin(source: SourceRuntime, reason: string): void {
+    source.bytesDistrusted = true;
+    this.exclude(source, reason);
+    const taken = this.takeBackPiecesFrom(source);
+    if (taken > 0) this.log('repair', `${taken} pieces it delivered will be fetched again from other sources`, source);
   }
 
   /**
@@ -553,11 +590,11 @@ export class DownloadJob extends EventEmitter {
   }
 
   /**
-   * Why `source` does not hold the reference's bytes, or undefined when it does: same size, same
-   * strong ETag when both are on the same origin (ETags are per server), the same first block,
-   * and the same block at a random offset.
+   * Why `source` does not hold the reference's bytes as far as its probe shows, or undefined: same
+   * size, same strong ETag when both are on the same origin (ETags are per server), the same first
+   * block. (The block at a random offset is spotCheckMismatch's.)
    */
-  private async identityMismatch(source: SourceRuntime, probe: ProbeResult): Promise<string | undefined> {
+  private probeMismatch(source: SourceRuntime, probe: ProbeResult): string | undefined {
     const reference = this.referenceProbe!;
     if (probe.size !== this.size) return `size ${probe.size} differs from the primary's ${this.size}`;
     const sameOrigin = new URL(source.effectiveUrl).host === new URL(this.reference!.effectiveUrl).host;
@@ -567,7 +604,12 @@ export class DownloadJob extends EventEmitter {
     if (!probe.sample.equals(reference.sample.subarray(0, probe.sample.length)) || probe.sample.length !== reference.sample.length) {
       return 'its first block differs from the primary (a different file or version)';
     }
-    if (!probe.acceptsRanges) return undefined;
+    return undefined;
+  }
+
+  /** Why `source`'s block at the reference's random offset differs, or undefined (or no check possible). */
+  private async spotCheckMismatch(source: SourceRuntime): Promise<string | undefined> {
+    if (source.noRange) return undefined;
     const spot = await this.spotBlock();
     if (!spot) return undefined;
     try {
@@ -645,12 +687,13 @@ export class DownloadJob extends EventEmitter {
       workingSources: () => this.sources
         .filter((s) => s.state === 'active' && s.usable && !s.noRange && s.targetChannels > 0 && Date.now() >= s.backoffUntil)
         .map((s) => s.id),
+      totalRate: () => this.totalMeter.rate(),
     };
     this.planner = new SegmentPlanner(this.pieces, this.pattern, rates);
     const identity = this.journalIdentity();
     const { content, reason } = await loadJournal(this.journalPath, identity);
     const partExists = await fs.lstat(this.partPath).then(() => true, () => false);
-    if (this.referenceProbe?.unsatisfiable && !(content && partExists)) {
+    if (this.referenceProbe?.unsatisfiable && size > 0 && !(content && partExists)) {
       // A 416 can only confirm a complete local copy; it is never a reason to drop a partial.
       throw new FetchError(ErrorCode.NoUsableSource, `416 range not satisfiable from ${redactUrl(this.reference!.spec.url)} (it states size ${size}); the local state was left as it is`);
     }
@@ -794,7 +837,7 @@ export class DownloadJob extends EventEmitter {
       } else this.fail(toFetchError(error, ErrorCode.Disk));
     } finally {
       // Bytes from a banned source are never continued by anyone else: restart its partial piece.
-      if (source.state === 'banned') this.discardPartialPiece(segment);
+      if (source.bytesDistrusted) this.discardPartialPiece(segment);
       this.planner!.release(segment);
       this.wake();
     }
@@ -822,7 +865,7 @@ export class DownloadJob extends EventEmitter {
     const pieces = this.pieces!;
     for (const outcome of outcomes) {
       const length = pieces.pieceEnd(outcome.index) - pieces.pieceStart(outcome.index);
-      if (outcome.kind === 'done' && !pieces.checksEachPiece && outcome.senders.some((id) => this.sources[id]?.state === 'banned')) {
+      if (outcome.kind === 'done' && !pieces.checksEachPiece && outcome.senders.some((id) => this.sources[id]?.bytesDistrusted)) {
         // Nothing proves this piece, and a sender of it is convicted: it is fetched again.
         pieces.markMissing(outcome.index);
         this.planner!.addOpen(pieces.pieceStart(outcome.index), pieces.pieceEnd(outcome.index));
@@ -871,6 +914,7 @@ export class DownloadJob extends EventEmitter {
 
   private ban(source: SourceRuntime, reason: string): void {
     if (source.state === 'banned') return;
+    source.bytesDistrusted = true;
     source.setState('banned', reason);
     source.targetChannels = 0;
     source.rank = 0;
@@ -890,23 +934,34 @@ export class DownloadJob extends EventEmitter {
     // Once every piece is done the final hash decides (and repair, if needed): no take-backs then.
     if (culprit.state === 'banned' || this.isOver() || !this.pieces || this.pieces.complete) return;
     this.ban(culprit, reason);
+    const taken = this.takeBackPiecesFrom(culprit);
+    if (taken > 0) this.log('repair', `${taken} pieces it delivered will be fetched again from other sources`, culprit);
+  }
+
+  /**
+   * Every done piece `source` sent is taken back (fetched again from the others), unless a
+   * per-piece hash proved it or every piece is done already (then the final hash decides, and
+   * repair replaces what is bad). Returns how many pieces were taken back.
+   */
+  private takeBackPiecesFrom(source: SourceRuntime): number {
     const pieces = this.pieces;
+    if (!pieces || pieces.checksEachPiece || pieces.complete || this.isOver()) return 0;
     let taken = 0;
     for (let index = 0; index < pieces.count; index++) {
-      if (!pieces.isDone(index) || !(pieces.senders[index] ?? []).includes(culprit.id)) continue;
-      culprit.bytes -= pieces.pieceEnd(index) - pieces.pieceStart(index);
+      if (!pieces.isDone(index) || !(pieces.senders[index] ?? []).includes(source.id)) continue;
+      source.bytes -= pieces.pieceEnd(index) - pieces.pieceStart(index);
       pieces.markMissing(index);
       this.planner!.addOpen(pieces.pieceStart(index), pieces.pieceEnd(index));
       taken++;
     }
-    culprit.bytes = Math.max(0, culprit.bytes);
+    source.bytes = Math.max(0, source.bytes);
     if (taken > 0) {
-      this.log('repair', `${taken} pieces it delivered will be fetched again from other sources`, culprit);
       void this.prefixHasher?.restart().then(() => this.prefixHasher?.kick());
       this.journalDirty = true;
       this.ensureChannels();
       this.wake();
     }
+    return taken;
   }
 
   /**
@@ -1119,7 +1174,7 @@ export class DownloadJob extends EventEmitter {
       // Every byte is assigned: start writing the data to disk now, so the fsync before publishing
       // only has the last pieces left to flush.
       this.earlySyncStarted = true;
-      void this.partFile.sync().catch(() => undefined);
+      this.partFile.flushInBackground();
     }
     this.ensureChannels();
     this.checkSourcesLeft();
@@ -1281,15 +1336,22 @@ export class DownloadJob extends EventEmitter {
     this.setState('verifying');
     const pieces = this.pieces!;
     const expected = this.options.expected ?? {};
-    let sha256 = await this.prefixHasher!.finish();
+    // The data sync runs while the last bytes are hashed: the fsync before publishing then has
+    // nothing left to write. (A failure is kept by the part file and reported by publish.)
+    this.partFile!.flushInBackground();
+    const hashing = this.prefixHasher!.finish();
+    hashing.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    const rootNow = (): string => merkleRoot(pieces.leaves as Buffer[]).toString('hex');
+    // The root is built on this thread while the hashing thread finishes the whole-file hash.
+    let root = rootNow();
+    let sha256 = await hashing;
     const wantedSha = expected.sha256?.toLowerCase() ?? this.headerSha256;
     const wantedRoot = expected.root?.toLowerCase();
-    const rootNow = (): string => merkleRoot(pieces.leaves as Buffer[]).toString('hex');
     // One repair path for any whole-file commitment the bytes missed (a SHA-256, or a bare root).
-    if (!pieces.checksEachPiece && ((wantedSha && wantedSha !== sha256) || (wantedRoot && wantedRoot !== rootNow()))) {
+    if (!pieces.checksEachPiece && ((wantedSha && wantedSha !== sha256) || (wantedRoot && wantedRoot !== root))) {
       sha256 = await this.repair(sha256, async (currentSha) => (!wantedSha || currentSha === wantedSha) && (!wantedRoot || rootNow() === wantedRoot));
+      root = rootNow();
     }
-    const root = rootNow();
     this.resultSha256 = sha256;
     this.resultRoot = root;
     if (expected.root && expected.root.toLowerCase() !== root) {
@@ -1301,8 +1363,7 @@ export class DownloadJob extends EventEmitter {
     this.verifiedBy = expected.root || expected.leaves ? 'merkle' : wantedSha ? 'sha256' : expected.pieceSha256 ? 'pieces' : 'consistency';
     await this.partFile!.publish(this.options.outputPath, this.options.overwrite === true);
     this.partFile = undefined;
-    await this.writeManifestSidecar(sha256, root);
-    await fs.rm(this.journalPath, { force: true });
+    await Promise.all([this.writeManifestSidecar(sha256, root), fs.rm(this.journalPath, { force: true })]);
   }
 
   private resultSha256?: string;
@@ -1367,7 +1428,8 @@ export class DownloadJob extends EventEmitter {
   private async cleanUp(): Promise<void> {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    await this.prefixHasher?.close();
+    // The hashing thread winds down while the rest is cleaned up.
+    const hasherClosed = this.prefixHasher?.close();
     this.controller.abort();
     await this.journalSaving;
     if (this.discard && this.lock) {
@@ -1382,8 +1444,7 @@ export class DownloadJob extends EventEmitter {
       }
       await this.partFile.close();
     }
-    await this.lock?.release();
-    await this.transport.close();
+    await Promise.all([this.lock?.release(), this.transport.close(), hasherClosed]);
   }
 
   private result(): DownloadResult {

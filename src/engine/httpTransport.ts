@@ -4,7 +4,8 @@
  * cap on body length. Redirects are followed by hand so that credentials stay bound to their
  * exact origin and an HTTPS job is never downgraded to cleartext.
  */
-import { Client, Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Client, Pool, ProxyAgent, requestOn } from './undiciParts';
 import { ConnectionBudget, type ConnectionLease } from './connectionBudget';
 import type { RangeRequestOptions } from './sourceTransport';
 import { parseRetryAfter } from './retryPolicy';
@@ -215,7 +216,7 @@ export class HttpTransport {
       const sentAt = Date.now();
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, { method: 'GET', headers, dispatcher: lease.connection, signal: opts.signal });
+        response = await requestOn(lease.connection, current, { method: 'GET', headers, signal: opts.signal });
       } catch (error) {
         release();
         throw classifyNetworkError(error, opts.signal);
@@ -288,7 +289,10 @@ export class HttpTransport {
     if (status !== 206) fail('protocol', `unexpected status ${status} from ${where}`);
     const range = parseContentRange(headers['content-range']);
     if (!range) fail('protocol', `206 without a valid Content-Range from ${where}`);
-    const wantedEnd = endInclusive ?? (range!.total !== undefined ? range!.total - 1 : range!.end);
+    // RFC 9110 §14.1.2: an end at or past the representation's end means "to the end", so a server
+    // answers a probe of 64 KiB on a 1,000-byte file with bytes 0-999/1000.
+    const lastByte = range!.total !== undefined ? range!.total - 1 : undefined;
+    const wantedEnd = endInclusive === undefined ? (lastByte ?? range!.end) : lastByte !== undefined ? Math.min(endInclusive, lastByte) : endInclusive;
     if (range!.start !== start || range!.end !== wantedEnd) {
       fail('protocol', `Content-Range ${range!.start}-${range!.end} does not match the requested ${start}-${wantedEnd} from ${where}`);
     }

@@ -67,15 +67,30 @@ export class PartFile {
     if (this.bytesSinceFlush >= WRITE_BEHIND_BYTES && !this.flushing) this.startFlush();
   }
 
-  /** One background data sync at a time; a failure surfaces at the next sync() or publish. */
+  /**
+   * Starts writing everything written so far to disk without waiting for it (the last pieces
+   * while the final hash runs). A failure is kept and surfaces at the next sync() or publish:
+   * Linux reports a writeback error to one fsync per descriptor only, so it must never be dropped.
+   */
+  flushInBackground(): void {
+    this.startFlush();
+  }
+
+  /**
+   * A background data sync; one runs at a time, a later one follows the running one (for what was
+   * written after it began). A failure surfaces at the next sync() or publish.
+   */
   private startFlush(): void {
     this.bytesSinceFlush = 0;
-    const flush: Promise<void> = this.handle.datasync().then(
-      () => undefined,
-      (error: unknown) => { this.flushError ??= error; },
-    ).finally(() => {
-      if (this.flushing === flush) this.flushing = undefined;
-    });
+    const flush: Promise<void> = (this.flushing ?? Promise.resolve())
+      .then(() => this.handle.datasync())
+      .then(
+        () => undefined,
+        (error: unknown) => { this.flushError ??= error; },
+      )
+      .finally(() => {
+        if (this.flushing === flush) this.flushing = undefined;
+      });
     this.flushing = flush;
   }
 

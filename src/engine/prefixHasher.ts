@@ -43,6 +43,9 @@ parentPort.on('message', (message) => {
 `;
 
 const ADVANCE_STEP = 16 * 1024 * 1024;
+/** Within this many bytes of the end, the hashing thread is told in steps of NEAR_END_STEP. */
+const NEAR_END_BYTES = 64 * 1024 * 1024;
+const NEAR_END_STEP = 2 * 1024 * 1024;
 
 export class PrefixHasher {
   private readonly worker: Worker;
@@ -73,8 +76,10 @@ export class PrefixHasher {
   kick(): void {
     while (this.nextPiece < this.pieces.count && this.pieces.isDone(this.nextPiece)) this.nextPiece++;
     const upTo = this.nextPiece > 0 ? this.pieces.pieceEnd(this.nextPiece - 1) : 0;
-    // Messages cost this thread ~0.15 ms each: tell the hashing thread in steps of ADVANCE_STEP.
-    if (upTo - this.sentUpTo >= ADVANCE_STEP || (upTo === this.pieces.size && upTo > this.sentUpTo)) {
+    // Messages cost this thread ~0.15 ms each: tell the hashing thread in steps of ADVANCE_STEP,
+    // and in small steps near the end, so that little is left to hash once the last piece is in.
+    const step = this.pieces.size - upTo <= NEAR_END_BYTES ? NEAR_END_STEP : ADVANCE_STEP;
+    if (upTo - this.sentUpTo >= step || (upTo === this.pieces.size && upTo > this.sentUpTo)) {
       this.sentUpTo = upTo;
       this.worker.postMessage({ type: 'advance', upTo });
     }

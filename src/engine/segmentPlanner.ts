@@ -53,6 +53,8 @@ export interface RateModel {
    * that asks may take urgent bytes.
    */
   workingSources?(): number[];
+  /** Bytes/s of the whole job now (0 when unmeasured); without it, segments are never taken from the back. */
+  totalRate?(): number;
 }
 
 /** Bytes a reader of the stream needs next, in priority order (see `setUrgentRanges`). */
@@ -73,6 +75,11 @@ const URGENT_MARGIN = 1.5;
  * off against a really slow channel.
  */
 const URGENT_STEAL_MIN_SECONDS = 0.5;
+/**
+ * A race already run by a slower channel is taken over only by a channel expected to finish it this
+ * many times sooner (each takeover throws away the bytes the first racer received).
+ */
+const RACE_TAKEOVER_MARGIN = 2;
 
 export class SegmentPlanner {
   private open: OpenRange[] = [];
@@ -260,11 +267,45 @@ export class SegmentPlanner {
       return this.cut(0, this.open[0].end - this.open[0].start, sourceId, now);
     }
     const openBytes = this.openBytes;
+    if (this.finishesLast(sourceId, openBytes)) return this.takeFromBack(sourceId, openBytes, now);
     let index = this.open.findIndex((r) => r.tag === sourceId);
     if (index < 0) index = this.layOutUntil(sourceId, openBytes);
     if (index < 0) index = this.open.findIndex((r) => r.tag === undefined);
     if (index < 0) index = 0; // only other sources' slots are left: reservations are soft
     return this.cut(index, this.rates.segmentBytes(sourceId, openBytes), sourceId, now);
+  }
+
+  /**
+   * True when one piece from `sourceId` would take longer than the whole job needs for the open
+   * bytes: whatever it takes now completes last. Its pieces then come from the back of the file,
+   * so the pieces before them complete in file order and the whole-file hash, which can only
+   * follow the contiguous done prefix, is not left with tens of MB to read once the last piece
+   * is in.
+   */
+  private finishesLast(sourceId: number, openBytes: number): boolean {
+    const total = this.rates.totalRate?.() ?? 0;
+    const mine = this.pieceSeconds(sourceId);
+    return total > 0 && mine !== undefined && openBytes / total < mine;
+  }
+
+  /** A segment of whole pieces cut from the end of the last open range. */
+  private takeFromBack(sourceId: number, openBytes: number, now: number): Segment | undefined {
+    for (let index = this.open.length - 1; index >= 0; index--) {
+      const range = this.open[index];
+      let end = range.end;
+      // Done pieces never belong in a segment (a racer may have completed them meanwhile).
+      while (end > range.start && this.pieces.isDone(this.pieces.pieceOf(end - 1))) end = this.pieces.pieceStart(this.pieces.pieceOf(end - 1));
+      if (end <= range.start) {
+        this.open.splice(index, 1);
+        continue;
+      }
+      const bytes = Math.max(1, this.rates.segmentBytes(sourceId, openBytes));
+      const start = Math.max(range.start, this.pieces.pieceStart(this.pieces.pieceOf(Math.max(range.start, end - bytes))));
+      const segment = this.createSegment(sourceId, start, end, now);
+      this.removeOpen(start, range.end);
+      return segment;
+    }
+    return undefined;
   }
 
   /** Lays out slots following the pattern until `sourceId` gets one; returns its index or -1. */
@@ -352,25 +393,47 @@ export class SegmentPlanner {
   }
 
   /**
-   * Endgame: a duplicate of the tail (at most one piece) of the slowest running segment, for an
-   * idle channel expected to finish it sooner. The racer buffers; whoever completes first wins.
+   * Endgame: a duplicate of the tail (at most one piece) of the running segment expected to finish
+   * last, for an idle channel expected to finish it sooner. The racer buffers; whoever completes
+   * first wins. A segment is raced by one channel at a time, but a clearly faster channel takes a
+   * race over from a slower racer (which is aborted): the first channel to go idle at the end is
+   * often a slow one, and the tail would otherwise wait for it.
    */
   race(sourceId: number, now: number): Segment | undefined {
     const thiefRate = Math.max(1, this.rates.channelRate(sourceId));
-    const victim = this.slowestSegment((segment) => !segment.racing && !segment.racedBy && segment.sourceId !== sourceId);
-    if (!victim) return undefined;
-    const longest = this.expectedSecondsLeft(victim);
-    const pieceIndex = this.pieces.pieceOf(victim.received >= victim.end ? victim.end - 1 : victim.received);
-    const start = this.pieces.pieceStart(pieceIndex);
-    const bytes = victim.end - start;
-    // Only a single last piece is raced; anything longer is split by steal() instead.
-    if (bytes > this.pieces.pieceSize) return undefined;
-    const thiefSeconds = bytes / thiefRate + this.rates.latencyMs(sourceId) / 1000;
-    if (thiefSeconds >= longest) return undefined;
+    const thiefLatency = this.rates.latencyMs(sourceId) / 1000;
+    let best: { victim: Segment; start: number; left: number } | undefined;
+    for (const victim of this.active.values()) {
+      if (victim.racing || victim.sourceId === sourceId || victim.controller.signal.aborted) continue;
+      const racer = victim.racedBy;
+      if (racer && racer.sourceId === sourceId) continue;
+      const pieceIndex = this.pieces.pieceOf(victim.received >= victim.end ? victim.end - 1 : victim.received);
+      const start = this.pieces.pieceStart(pieceIndex);
+      // Only a single last piece is raced; anything longer is split by steal() instead.
+      if (victim.end - start > this.pieces.pieceSize) continue;
+      const thiefSeconds = (victim.end - start) / thiefRate + thiefLatency;
+      // When it is done: its own channel or its racer, whichever is expected first.
+      const left = Math.min(this.expectedSecondsLeft(victim), racer ? this.expectedSecondsLeft(racer) + this.startDelay(racer) : Infinity);
+      const margin = racer ? RACE_TAKEOVER_MARGIN : 1;
+      if (thiefSeconds * margin >= left) continue;
+      if (!best || left > best.left) best = { victim, start, left };
+    }
+    if (!best) return undefined;
+    const { victim, start } = best;
+    const displaced = victim.racedBy;
+    if (displaced) {
+      displaced.abortReason = 'a faster channel races this piece';
+      displaced.controller.abort();
+    }
     const racer = this.createSegment(sourceId, start, victim.end, now, true);
     racer.raced = victim;
     victim.racedBy = racer;
     return racer;
+  }
+
+  /** Seconds until a segment that has not received a byte yet can expect its first one. */
+  private startDelay(segment: Segment): number {
+    return segment.received === segment.start ? this.rates.latencyMs(segment.sourceId) / 1000 : 0;
   }
 
   /** The running segment with the longest expected time left among those `eligible` accepts. */

@@ -42,6 +42,11 @@ export class SourceRuntime {
   lastExploredAt = 0;
   /** Excluded because it contradicts the trusted identity (size, content), not for a fault. */
   contradictsTrust = false;
+  /**
+   * Nothing it delivered may be kept: banned for corrupt data, or shown to hold another file after
+   * it had begun working (speculative admission). Its unchecked pieces are fetched again.
+   */
+  bytesDistrusted = false;
   /** Strong validator (ETag) seen by its probe. */
   validator?: string;
   size?: number;

@@ -20,6 +20,21 @@ describe('engine: sources that break the rules', function () {
     return { good, bad: badMirror, output: path.join(dir, 'artifact.bin') };
   }
 
+  it('files smaller than the probe block and empty files download (206 clamped to the file end, 416 bytes */0)', async () => {
+    for (const size of [1000, 1, 0]) {
+      const small = makeArtifact(size, `small-${size}`);
+      const first = await fx.mirror({ body: small });
+      const second = await fx.mirror({ body: small });
+      const output = path.join(await fx.tempDir(), `small-${size}.bin`);
+      const { result } = await runJob(fx, { sources: [{ url: first.url }, { url: second.url }], outputPath: output, expected: { sha256: sha256Hex(small) } });
+      assert.equal(result.ok, true, `${size} bytes: ${JSON.stringify(result.error)} ${result.sources.map((x) => x.reason).join('; ')}`);
+      await assertFileEquals(output, small);
+      assert.equal(result.size, size);
+      // The probe asked for more than the file holds; the mirror answered with what there is.
+      if (size > 0) assert.equal(first.requests[0].range, `bytes=0-${PROBE_BYTES - 1}`);
+    }
+  });
+
   it('a mirror that ignores Range (200 + full body) gets no ranged work; the job completes from the other', async () => {
     const { good, bad, output } = await goodAndBad({ ignoreRange: true });
     const { result } = await runJob(fx, { sources: [{ url: good.url }, { url: bad.url }], outputPath: output, pieceSize: PIECE, expected: { sha256 } });

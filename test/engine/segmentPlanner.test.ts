@@ -19,6 +19,10 @@ class FakeRates implements RateModel {
   latencyMs(id: number): number {
     return this.latency.get(id) ?? 10;
   }
+  total = 0;
+  totalRate(): number {
+    return this.total;
+  }
 }
 
 function setup(size: number, weights: Array<[number, number]>, roundLength?: number) {
@@ -224,6 +228,54 @@ describe('engine: SegmentPlanner', () => {
     assert.equal(planner.openBytes, open);
     assert.equal(a.racedBy, undefined);
     assert.equal(planner.race(1, 0)?.raced, a);
+  });
+
+  it('a clearly faster channel takes a race over from a slow racer, which is aborted; a similar one does not', () => {
+    const { planner, rates } = setup(4 * P, [[0, 1], [1, 1], [2, 1], [3, 1]]);
+    rates.sizes.set(0, 4 * P);
+    const victim = planner.take(0, 0)!;
+    victim.received = victim.cursor = 3 * P + 100; // in its last piece
+    // The victim needs ~64 s; the first idle channel (source 1) needs ~8 s for the piece.
+    rates.rates.set(0, 1000).set(1, 8000).set(2, 9000).set(3, 100 * P);
+    rates.latency.set(1, 0).set(2, 0).set(3, 0);
+    const slowRacer = planner.race(1, 0)!;
+    assert.equal(slowRacer.raced, victim);
+    // Source 2 is barely faster than the racer: no takeover (it would throw the racer's bytes away).
+    assert.equal(planner.race(2, 0), undefined);
+    assert.equal(slowRacer.controller.signal.aborted, false);
+    // Source 3 needs ~0.01 s: it takes the race over, and the slow racer is aborted with a reason.
+    const fastRacer = planner.race(3, 0)!;
+    assert.equal(fastRacer.raced, victim);
+    assert.equal(victim.racedBy, fastRacer);
+    assert.deepEqual(span(fastRacer), [3 * P, 4 * P]);
+    assert.equal(slowRacer.controller.signal.aborted, true);
+    assert.match(slowRacer.abortReason ?? '', /faster channel/);
+    // Releasing the displaced racer does not free the victim from its new racer.
+    planner.release(slowRacer);
+    assert.equal(victim.racedBy, fastRacer);
+  });
+
+  it('near the end, a source whose piece would complete last takes it from the back of the file', () => {
+    const { planner, rates } = setup(16 * P, [[0, 1], [1, 1]]);
+    rates.sizes.set(0, P).set(1, P);
+    rates.latency.set(0, 0).set(1, 0);
+    rates.rates.set(0, 64 * P).set(1, P / 4); // a piece: 1/64 s on source 0, 4 s on source 1
+    rates.total = 64 * P;
+    // 16 open pieces take the job 0.25 s: a piece of source 1 would complete last.
+    assert.deepEqual(span(planner.take(1, 0)), [15 * P, 16 * P]);
+    assert.deepEqual(span(planner.take(1, 0)), [14 * P, 15 * P]);
+    // The fast source keeps taking from the front.
+    assert.deepEqual(span(planner.take(0, 0)), [0, P]);
+    // Done pieces at the back are skipped, never handed out.
+    planner.removeOpen(13 * P, 14 * P);
+    planner.addOpen(13 * P, 14 * P);
+    const pieces = (planner as unknown as { pieces: PieceStore }).pieces;
+    pieces.markDone(13, Buffer.alloc(32), [0]);
+    assert.deepEqual(span(planner.take(1, 0)), [12 * P, 13 * P]);
+    // With plenty left (or no measured total), source 1 takes its slot in file order again.
+    rates.total = P;
+    const early = planner.take(1, 0)!;
+    assert.ok(early.start < 12 * P, `took ${early.start / P} from the back`);
   });
 
   it('race declines when the thief would not finish before the victim', () => {

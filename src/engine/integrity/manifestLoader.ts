@@ -4,7 +4,6 @@
  * primary's own origin over HTTPS — never because a mirror said so.
  */
 import { promises as fs } from 'node:fs';
-import { request } from 'undici';
 import { ErrorCode, FetchError } from '../errors';
 import { redactUrl } from '../security/redaction';
 import { discardBody } from '../httpTransport';
@@ -51,6 +50,8 @@ export function expectationFromManifest(manifest: Manifest): ExpectedIdentity {
 async function fetchText(url: string): Promise<string> {
   let response;
   try {
+    // undici's index (fetch, WebSocket …) is loaded only here, on this rare path: see undiciParts.ts.
+    const { request } = await import('undici');
     response = await request(url, { method: 'GET', headers: { 'accept-encoding': 'identity' }, headersTimeout: 15_000, bodyTimeout: 30_000 });
   } catch (error) {
     throw new FetchError(ErrorCode.VerificationFailed, `verification failed: cannot fetch the manifest ${redactUrl(url)}: ${(error as Error).message}`);

@@ -1,0 +1,34 @@
+/**
+ * The parts of undici the hot path uses — its HTTP/1.1 client, pool, proxy agent and request
+ * API — loaded from their own modules. undici's index also loads fetch, WebSocket, EventSource,
+ * the cache, the mock agents and the cookie parser (which pulls Node's own bundled undici in for
+ * the web globals): about 40 ms of start-up, paid by every CLI run before its first request, for
+ * nothing a download uses. Rare paths that want the rest (a manifest or ranking URL) import
+ * 'undici' itself, lazily.
+ *
+ * These module paths are undici 7's internal layout, not its public API: the lockfile pins the
+ * version, and test/engine/undiciParts.test.ts fails if an update moves or changes them.
+ */
+import type { Client as ClientType, Dispatcher, Pool as PoolType, ProxyAgent as ProxyAgentType } from 'undici';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- deep modules have no typings of their own */
+export const Client = require('undici/lib/dispatcher/client.js') as typeof ClientType;
+export const Pool = require('undici/lib/dispatcher/pool.js') as typeof PoolType;
+export const ProxyAgent = require('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentType;
+const dispatcherRequest = require('undici/lib/api/api-request.js') as (
+  this: Dispatcher,
+  options: Dispatcher.RequestOptions,
+) => Promise<Dispatcher.ResponseData>;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** Options of one request on a given connection (undici's RequestOptions minus origin and path). */
+export type RequestOnOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'>;
+
+/**
+ * `undici.request(url, { dispatcher })` without undici's index: one request on `dispatcher`, whose
+ * body is a Readable limited to what the server sends.
+ */
+export function requestOn(dispatcher: Dispatcher, url: string, options: RequestOnOptions): Promise<Dispatcher.ResponseData> {
+  const parsed = new URL(url);
+  return dispatcherRequest.call(dispatcher, { ...options, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` } as Dispatcher.RequestOptions);
+}
