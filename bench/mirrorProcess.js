@@ -10,7 +10,8 @@
  * IPC, child → parent: { type: 'ready', port, size }, { type: 'died', at } (epoch ms),
  *                      { type: 'stats', bytesServed, requests, socketsAccepted, peakOpenSockets }
  * IPC, parent → child: { type: 'arm' } starts the dieAfterMs clock (sent at the tool's spawn),
- *                      { type: 'stats' } asks for a stats reply.
+ *                      { type: 'stats' } asks for a stats reply,
+ *                      { type: 'reset' } zeroes the counters (answered with { type: 'reset' }).
  *
  * bytesPerSecond is an aggregate cap shared by all connections (one token bucket). corruptEvery
  * flips the last byte of every corruptEvery-byte block of the file (offsets N-1, 2N-1, …) in
@@ -163,6 +164,11 @@ server.on('connection', (socket) => {
 process.on('message', (message) => {
   if (message?.type === 'arm' && config.dieAfterMs !== undefined) setTimeout(die, config.dieAfterMs);
   if (message?.type === 'stats') process.send?.({ type: 'stats', ...stats });
+  if (message?.type === 'reset') {
+    // After the driver's warm-up requests: counters start at zero for the measured run.
+    Object.assign(stats, { bytesServed: 0, requests: 0, socketsAccepted: 0, peakOpenSockets: sockets.size });
+    process.send?.({ type: 'reset' });
+  }
 });
 // The bench driver is gone (killed or crashed): never outlive it.
 process.on('disconnect', () => process.exit(0));

@@ -30,6 +30,7 @@
 const { fork, spawn, spawnSync } = require('node:child_process');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { writeArtifactFile, sha256File } = require('./artifactFile');
@@ -52,6 +53,8 @@ const CORRUPT_EVERY = Number(process.env.BENCH_CORRUPT_EVERY || 1_000_003);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 3));
 const MIRROR_READY_TIMEOUT_MS = 10_000;
 const RSS_POLL_MS = 100;
+/** Small requests each mirror serves before a measured run (see warmUp). */
+const WARM_UP_REQUESTS = 12;
 
 /** The reference set: four mirrors of very different speed and distance. */
 const FOUR_MIRRORS = [
@@ -238,6 +241,36 @@ function startMirrorProcess(spec, file) {
           else finish(unanswered);
         }),
       stop: () => child.kill('SIGKILL'),
+      /**
+       * A real mirror is a long-running server; a freshly forked one answers its first requests
+       * tens of ms late (cold code). Before the measured run it serves WARM_UP_REQUESTS small
+       * ranges on 4 connections (its request and pacing paths compiled), then zeroes its counters.
+       * Fair to every tool: each gets mirrors warmed alike.
+       */
+      warmUp: async () => {
+        const requestOnce = (method, offset) =>
+          new Promise((resolveRequest) => {
+            const range = `bytes=${offset}-${offset + 16 * 1024 - 1}`;
+            const request = http.request(mirror.url, { method, agent: false, headers: { range } }, (response) => {
+              response.resume();
+              response.once('end', resolveRequest);
+            });
+            request.once('error', resolveRequest);
+            request.end();
+          });
+        await Promise.all([0, 1, 2, 3].map(async (lane) => {
+          for (let i = 0; i < WARM_UP_REQUESTS / 4; i++) await requestOnce(i % 2 ? 'GET' : 'HEAD', (lane * 16 + i) * 64 * 1024);
+        }));
+        await new Promise((resolveReset) => {
+          const onMessage = (message) => {
+            if (message.type !== 'reset') return;
+            child.off('message', onMessage);
+            resolveReset();
+          };
+          child.on('message', onMessage);
+          child.send({ type: 'reset' });
+        });
+      },
     };
     child.on('message', (message) => {
       if (message.type === 'ready') {
@@ -342,6 +375,8 @@ async function runTool(profile, toolId, artifact) {
   const outputPath = path.join(runDir, 'out.bin');
   const rssFile = path.join(runDir, 'peak-rss');
   const mirrors = await Promise.all(profile.mirrors.map((spec) => startMirrorProcess(spec, artifact.path)));
+  // A real mirror is a long-running server: its first request of the run is not its first ever.
+  await Promise.all(mirrors.map((mirror) => mirror.warmUp()));
   try {
     const urls = mirrors.map((mirror) => mirror.url);
     const [file, args] = tool.command({ urls, outputPath, sha256: artifact.sha256 });

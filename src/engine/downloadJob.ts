@@ -17,7 +17,7 @@ import { channelAllowance, defaultConnectionCap } from './connectionBudget';
 import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
-import { HttpTransport, TransportError } from './httpTransport';
+import { discardBody, HttpTransport, TransportError } from './httpTransport';
 import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
 import { merkleRoot } from './integrity/merkleTree';
 import type { JobOptions, SourceSpec } from './jobOptions';
@@ -30,7 +30,7 @@ import { LIGHT_AUDITS, PieceAuditor, THOROUGH_AUDITS } from './pieceAudit';
 import { RateLimiter } from './rateLimiter';
 import { MAX_ATTEMPTS_WITHOUT_PROGRESS, retryDelay } from './retryPolicy';
 import { redactText, redactUrl, registerSecret } from './security/redaction';
-import { fetchSegment, PlannerConflict, type SegmentSink } from './segmentFetcher';
+import { fetchSegment, PlannerConflict, type OpenedBody, type SegmentSink } from './segmentFetcher';
 import { SegmentPlanner, type RateModel, type Segment } from './segmentPlanner';
 import type { DownloadResult, JobEvent, JobSnapshot, JobState, SegmentSnapshot, SourceSnapshot } from './snapshot';
 import { fetchBlock, probeSource, type ProbeResult } from './sourceProbe';
@@ -56,6 +56,8 @@ const REPLAN_MS = 1000;
 /** A segment should last about this long on its channel (fast sources get large segments). */
 const SEGMENT_SECONDS = 1;
 const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Bytes the primary's probe asks for, read on as the reference's first segment (see leadBytesFor). */
+const LEAD_BYTES = 4 * 1024 * 1024;
 /** First segment of a source before it is measured. */
 const UNMEASURED_SEGMENT_BYTES = 512 * 1024;
 /** A channel that receives nothing for this long is dropped and its remainder continues elsewhere. */
@@ -387,7 +389,11 @@ export class DownloadJob extends EventEmitter {
     const stateStat = await fs.lstat(this.stateDir);
     if (!stateStat.isDirectory()) throw new FetchError(ErrorCode.UnsafePath, `state folder ${this.stateDir} is not a real folder`);
     this.lock = await TargetLock.acquire(this.lockPath, outputPath);
+    this.journalFound = await fs.lstat(this.journalPath).then(() => true, () => false);
   }
+
+  /** A journal was there when the job started: it may resume, so the probes stay small. */
+  private journalFound = false;
 
   // ---------------------------------------------------------------- probing and identity
 
@@ -399,7 +405,7 @@ export class DownloadJob extends EventEmitter {
         probe = await this.withProbeSlot(() =>
           source.decodesWholeStream
             ? probeEncodedSource(this.transport, source, this.controller.signal)
-            : probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source)),
+            : probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source), this.leadBytesFor(source)),
         );
       } catch (error) {
         if (this.isOver()) return;
@@ -420,6 +426,17 @@ export class DownloadJob extends EventEmitter {
         return;
       }
     }
+    try {
+      await this.admitProbed(source, probe);
+    } finally {
+      // A lead the reference did not adopt is dropped (its socket with it).
+      if (probe.lead) discardBody(probe.lead.body);
+      probe.lead = undefined;
+    }
+  }
+
+  /** The rest of admit(), once `source` answered its probe. */
+  private async admitProbed(source: SourceRuntime, probe: ProbeResult): Promise<void> {
     if (this.isOver()) return;
     if (source.decodesWholeStream) {
       // An encoded copy states no plain size and cannot fix the layout: it waits for the reference
@@ -457,6 +474,8 @@ export class DownloadJob extends EventEmitter {
         this.notePrimaryFailed();
       }
     }
+    // The reference is chosen before its layout exists: work (and the spot block) only after it.
+    await Promise.race([this.referenceReady, this.finished]);
     if (this.isOver() || !this.reference) return;
     const early = this.probeMismatch(source, probe);
     if (early) {
@@ -490,6 +509,34 @@ export class DownloadJob extends EventEmitter {
     const expected = this.options.expected ?? {};
     const trusted = Boolean(expected.sha256 || expected.root || expected.leaves || expected.pieceSha256);
     return trusted && probe.acceptsRanges;
+  }
+
+  /**
+   * How much the primary's probe asks for: its response goes on as the reference's first segment
+   * (see adoptLead), so the reference's first bytes need no second round trip. Only for a fresh
+   * HTTP(S) download: after a resume its first pieces may be done, and an FTP probe stays small.
+   */
+  private leadBytesFor(source: SourceRuntime): number | undefined {
+    if (source.id !== 0 || this.journalFound || source.decodesWholeStream || !/^https?:/i.test(source.effectiveUrl)) return undefined;
+    return LEAD_BYTES;
+  }
+
+  /**
+   * The reference's probe response is still open: a channel adopts it as the segment [0, end)
+   * when those bytes are all still missing; otherwise it is dropped (by admit).
+   */
+  private adoptLead(source: SourceRuntime, probe: ProbeResult): void {
+    const lead = probe.lead;
+    if (!lead || this.paused || this.isOver() || !source.usable || source.channels >= source.targetChannels) return;
+    // No bigger than a first segment would be, so the pattern still shares a small file among
+    // the sources; segments end on piece boundaries (a lead shorter than a piece is not adopted).
+    const share = Math.max(UNMEASURED_SEGMENT_BYTES, this.size / (4 * Math.max(1, source.targetChannels)));
+    const wanted = Math.min(lead.end, share);
+    const end = wanted >= this.size ? this.size : wanted - (wanted % this.pieceSize);
+    const segment = end > 0 ? this.planner!.claim(source.id, 0, end, Date.now()) : undefined;
+    if (!segment) return;
+    probe.lead = undefined;
+    this.startChannel(source, { segment, opened: lead });
   }
 
   /**
@@ -572,6 +619,7 @@ export class DownloadJob extends EventEmitter {
     // other source joins that much later.
     if (this.sources.length > 1 && !this.pieces!.complete) void this.spotBlock();
     this.join(source);
+    if (!this.pieces!.complete) this.adoptLead(source, probe);
     this.markReferenceReady();
     if (this.pieces!.complete) this.settle();
   }
@@ -771,18 +819,29 @@ export class DownloadJob extends EventEmitter {
     if (!this.planner || this.paused || this.isOver()) return;
     for (const source of this.sources) {
       while (source.usable && source.channels < source.targetChannels && !this.pieces!.complete && this.totalChannels() < this.channelLimit) {
-        source.channels++;
-        const loop = this.channelLoop(source).finally(() => {
-          source.channels--;
-          this.channelLoops.delete(loop);
-        });
-        this.channelLoops.add(loop);
+        this.startChannel(source);
       }
     }
   }
 
-  private async channelLoop(source: SourceRuntime): Promise<void> {
+  /** One more channel of `source`; `first`: a segment it runs before taking work from the planner. */
+  private startChannel(source: SourceRuntime, first?: { segment: Segment; opened: OpenedBody }): void {
+    source.channels++;
+    const loop = this.channelLoop(source, first).finally(() => {
+      source.channels--;
+      this.channelLoops.delete(loop);
+    });
+    this.channelLoops.add(loop);
+  }
+
+  private async channelLoop(source: SourceRuntime, first?: { segment: Segment; opened: OpenedBody }): Promise<void> {
     const planner = this.planner!;
+    if (first) {
+      const run = this.runSegment(source, first.segment, first.opened);
+      this.segmentRuns.set(first.segment.id, run);
+      await run;
+      this.segmentRuns.delete(first.segment.id);
+    }
     while (!this.isOver() && !this.paused && !this.pieces!.complete && source.usable && source.channels <= source.targetChannels) {
       const now = Date.now();
       if (now < source.backoffUntil) {
@@ -810,7 +869,7 @@ export class DownloadJob extends EventEmitter {
     }
   }
 
-  private async runSegment(source: SourceRuntime, segment: Segment): Promise<void> {
+  private async runSegment(source: SourceRuntime, segment: Segment, opened?: OpenedBody): Promise<void> {
     const sink: SegmentSink = {
       transport: this.transport,
       pieces: this.pieces!,
@@ -823,7 +882,7 @@ export class DownloadJob extends EventEmitter {
     };
     const receivedBefore = segment.received;
     try {
-      await fetchSegment(sink, source, segment);
+      await fetchSegment(sink, source, segment, opened);
       if (segment.received > receivedBefore) source.attemptsWithoutProgress = 0;
       if (segment.abortReason && source.state !== 'banned' && source.state !== 'excluded' && segment.abortReason !== 'job ending' && segment.abortReason !== 'paused') {
         this.log('dropped', `${segment.abortReason}; bytes from ${segment.cursor} continue elsewhere`, source);

@@ -9,7 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { openDecodedBody } from './adapters/gzipSource';
 import { discardBody, finishBody, TransportError } from './httpTransport';
-import type { SourceTransport } from './sourceTransport';
+import type { RangeBody, SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
@@ -42,14 +42,19 @@ export interface SegmentSink {
  * Fetches `segment` from `source`. Resolves when the segment is complete, aborted or shrunk to
  * what was received; throws a TransportError when the source failed (the committed prefix stays).
  */
-export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, segment: Segment): Promise<void> {
+export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, segment: Segment, opened?: OpenedBody): Promise<void> {
   const signal = segment.controller.signal;
   // Chosen before a ban or drop, sent after it: never ask a source that is out.
-  if (signal.aborted || source.state === 'banned' || source.state === 'excluded') return;
+  if (signal.aborted || source.state === 'banned' || source.state === 'excluded') {
+    if (opened) discardBody(opened.body);
+    return;
+  }
   // A source that ignores Range is read from byte 0 and the bytes before the segment skipped.
-  const from = source.noRange ? 0 : segment.received;
+  const from = opened ? segment.received : source.noRange ? 0 : segment.received;
   // An encoded copy is decoded through its adapter, never to more than the artifact's size.
-  const response = source.decodesWholeStream
+  const response = opened
+    ? { status: 206, totalSize: sink.size, body: opened.body }
+    : source.decodesWholeStream
     ? await openDecodedBody(sink.transport, source, { signal, limit: sink.size })
     : await sink.transport.getRange(source.effectiveUrl, from, source.noRange ? undefined : segment.end - 1, {
         proxy: source.spec.proxy,
@@ -69,31 +74,37 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   response.body.on('error', () => undefined);
   const writer = segment.racing ? new RaceBuffer(sink, segment) : new CommitWriter(sink, segment, source.id);
   let failure: unknown;
+  const onChunk = async (whole: Buffer): Promise<boolean> => {
+    let chunk = whole;
+    if (skip > 0) {
+      // Bytes before the segment (done pieces) are dropped, never written.
+      const dropped = Math.min(skip, chunk.length);
+      skip -= dropped;
+      // Skipping is progress too: a whole-stream source is not stalled while it reaches the segment.
+      segment.lastByteAt = Date.now();
+      chunk = chunk.subarray(dropped);
+      if (chunk.length === 0) return false;
+    }
+    const wanted = segment.end - segment.received;
+    const piece = wanted < chunk.length ? chunk.subarray(0, Math.max(0, wanted)) : chunk;
+    if (piece.length > 0) {
+      const now = Date.now();
+      segment.received += piece.length;
+      segment.lastByteAt = now;
+      sink.onBytes(source, piece.length, now);
+      const flush = writer.push(piece);
+      if (flush) await flush;
+      if (sink.limiter.limited) await sink.limiter.take(piece.length, signal);
+    }
+    return segment.received >= segment.end;
+  };
   try {
-    await consumeBody(response.body, signal, async (whole) => {
-      let chunk = whole;
-      if (skip > 0) {
-        // Bytes before the segment (done pieces) are dropped, never written.
-        const dropped = Math.min(skip, chunk.length);
-        skip -= dropped;
-        // Skipping is progress too: a whole-stream source is not stalled while it reaches the segment.
-        segment.lastByteAt = Date.now();
-        chunk = chunk.subarray(dropped);
-        if (chunk.length === 0) return false;
-      }
-      const wanted = segment.end - segment.received;
-      const piece = wanted < chunk.length ? chunk.subarray(0, Math.max(0, wanted)) : chunk;
-      if (piece.length > 0) {
-        const now = Date.now();
-        segment.received += piece.length;
-        segment.lastByteAt = now;
-        sink.onBytes(source, piece.length, now);
-        const flush = writer.push(piece);
-        if (flush) await flush;
-        if (sink.limiter.limited) await sink.limiter.take(piece.length, signal);
-      }
-      return segment.received >= segment.end;
-    });
+    let done = false;
+    // An adopted response's first bytes were read already (by the probe): they go first.
+    for (const chunk of opened?.received ?? []) {
+      if (signal.aborted || (done = await onChunk(chunk))) break;
+    }
+    if (!done && !signal.aborted) await consumeBody(response.body, signal, onChunk);
   } catch (error) {
     failure = error;
   }
@@ -110,6 +121,15 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   if (!signal.aborted && segment.received < segment.end) {
     throw new TransportError('transient', `body ended early: ${segment.received - segment.start} of ${segment.end - segment.start} bytes`);
   }
+}
+
+/**
+ * A response already open at the segment's start (the reference's probe, read on as its first
+ * segment): `received` holds the bytes read from it so far, `body` the rest.
+ */
+export interface OpenedBody {
+  body: RangeBody;
+  received: Buffer[];
 }
 
 /** Two channels claimed the same piece; the segment is dropped and its bytes re-planned. */
@@ -192,6 +212,8 @@ export function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk
     body.on('data', onData);
     body.on('end', onEnd);
     body.on('error', onError);
+    // A body paused by an earlier reader (the probe that read its first bytes) flows again.
+    if (body.isPaused()) body.resume();
   });
 }
 

@@ -125,6 +125,19 @@ export class SegmentPlanner {
   }
 
   /**
+   * A segment of exactly [start, end) for `sourceId` (its request is already on the way), or
+   * undefined unless every byte of it is open and no piece of it is done.
+   */
+  claim(sourceId: number, start: number, end: number, now: number): Segment | undefined {
+    if (end <= start || !this.open.some((range) => range.start <= start && end <= range.end)) return undefined;
+    for (let index = this.pieces.pieceOf(start); index <= this.pieces.pieceOf(end - 1); index++) {
+      if (this.pieces.isDone(index)) return undefined;
+    }
+    this.removeOpen(start, end);
+    return this.createSegment(sourceId, start, end, now);
+  }
+
+  /**
    * Bytes a stream reader waits for (the data prioritizer's window ahead of each reader), most
    * urgent first; an empty list restores pure bulk order. While set, `take` hands open bytes in
    * these ranges first, and only to a source expected to deliver a piece about as soon as any

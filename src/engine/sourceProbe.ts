@@ -3,7 +3,7 @@
  * latency and a sample block in a single round trip (hf_transfer probes with `bytes=0-0`; we take
  * a whole sample so the identity check needs no second request to the primary).
  */
-import type { SourceTransport } from './sourceTransport';
+import type { RangeBody, SourceTransport } from './sourceTransport';
 import { discardBody, finishBody, TransportError } from './httpTransport';
 import type { SourceRuntime } from './sourceRuntime';
 
@@ -20,6 +20,21 @@ export interface ProbeResult {
   headers: Record<string, string | string[] | undefined>;
   /** The source answered 416 with a stated size: it can confirm a complete local copy, no more. */
   unsatisfiable?: boolean;
+  /**
+   * With `leadBytes`: the rest of the probe's response, still open. The job may adopt it as the
+   * first segment [0, end) of a channel (see downloadJob's becomeReference); otherwise it must be
+   * discarded.
+   */
+  lead?: ProbeLead;
+}
+
+/** An open probe response that carries real work: bytes [0, end), of which `received` arrived. */
+export interface ProbeLead {
+  body: RangeBody;
+  /** Every byte read so far, from byte 0 (the sample and what came with it). */
+  received: Buffer[];
+  /** Exclusive end of the range the source is sending. */
+  end: number;
 }
 
 /** Bytes fetched by a probe: enough to compare copies, small enough to cost one round trip. */
@@ -39,14 +54,43 @@ export async function probeSource(
   source: SourceRuntime,
   signal?: AbortSignal,
   sizeWhenUnstated?: () => number | null | undefined,
+  leadBytes?: number,
 ): Promise<ProbeResult> {
   const startedAt = Date.now();
-  // A trickling source must not hold up the job: the whole probe has a time budget.
-  const budget = AbortSignal.timeout(PROBE_BUDGET_MS);
-  const probeSignal = signal ? AbortSignal.any([signal, budget]) : budget;
+  // A trickling source must not hold up the job: the probe (headers and sample) has a time budget.
+  // It is disarmed once the sample is in, so a lead body can go on as a segment.
+  const probeAbort = new AbortController();
+  const budget = { aborted: false };
+  const budgetTimer = setTimeout(() => {
+    budget.aborted = true;
+    probeAbort.abort();
+  }, PROBE_BUDGET_MS);
+  const onJobAbort = (): void => probeAbort.abort();
+  if (signal?.aborted) probeAbort.abort();
+  else signal?.addEventListener('abort', onJobAbort, { once: true });
+  const probeSignal = probeAbort.signal;
+  try {
+    return await probeWithin(transport, source, probeSignal, budget, signal, startedAt, sizeWhenUnstated, leadBytes);
+  } finally {
+    clearTimeout(budgetTimer);
+    signal?.removeEventListener('abort', onJobAbort);
+  }
+}
+
+async function probeWithin(
+  transport: SourceTransport,
+  source: SourceRuntime,
+  probeSignal: AbortSignal,
+  budget: { aborted: boolean },
+  signal: AbortSignal | undefined,
+  startedAt: number,
+  sizeWhenUnstated?: () => number | null | undefined,
+  leadBytes?: number,
+): Promise<ProbeResult> {
+  const askedBytes = Math.max(PROBE_SAMPLE_BYTES, leadBytes ?? 0);
   let response;
   try {
-    response = await transport.getRange(source.effectiveUrl, 0, PROBE_SAMPLE_BYTES - 1, {
+    response = await transport.getRange(source.effectiveUrl, 0, askedBytes - 1, {
       proxy: source.spec.proxy,
       localAddress: source.spec.localAddress,
       signal: probeSignal,
@@ -89,9 +133,24 @@ export async function probeSource(
     discardBody(response.body);
     throw new TransportError('permanent', 'the source does not state the file size (no Content-Range total or Content-Length)');
   }
+  const sampleBytes = Math.min(PROBE_SAMPLE_BYTES, size);
+  // A lead is kept open only when the source sends more than the sample, as the range asked.
+  const leadEnd = acceptsRanges && leadBytes && response.totalSize !== undefined ? Math.min(askedBytes, response.totalSize) : 0;
   let sample: Buffer;
+  let lead: ProbeLead | undefined;
   try {
-    sample = await readAtMost(response.body, Math.min(PROBE_SAMPLE_BYTES, size));
+    if (leadEnd > sampleBytes) {
+      const received = await readPrefix(response.body, sampleBytes);
+      const joined = Buffer.concat(received);
+      sample = joined.subarray(0, sampleBytes);
+      if (joined.length >= sampleBytes) {
+        // Paused until adopted or discarded; a socket error meanwhile must not go unhandled.
+        response.body.on('error', () => undefined);
+        lead = { body: response.body, received, end: leadEnd };
+      }
+    } else {
+      sample = await readAtMost(response.body, sampleBytes);
+    }
   } catch (error) {
     if (budget.aborted && !signal?.aborted) throw new TransportError('transient', `probe sample took longer than ${PROBE_BUDGET_MS / 1000} s (a very slow source)`);
     throw new TransportError('transient', `probe sample failed: ${(error as Error).message}`);
@@ -109,7 +168,38 @@ export async function probeSource(
     sample,
     finalUrl: response.finalUrl,
     headers: response.headers,
+    lead,
   };
+}
+
+/**
+ * Reads chunks until at least `limit` bytes are in (or the body ends), then pauses the body and
+ * leaves it open: the caller gets every chunk read, which may reach past `limit`.
+ */
+function readPrefix(body: RangeBody, limit: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (error?: unknown): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', done);
+      if (error) reject(error);
+      else resolve(chunks);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= limit) {
+        body.pause();
+        done();
+      }
+    };
+    const onEnd = (): void => done();
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', done);
+  });
 }
 
 /** Fetches exactly `length` bytes at `start` from a source (identity spot checks). */

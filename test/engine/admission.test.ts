@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeArtifact, sha256Hex } from '../harness/artifact';
 import type { MirrorOptions } from '../harness/mirrorServer';
-import { KiB, MiB, assertFileEquals, isSpotCheck, runJob, useFixtures, workRequests } from './fixtures';
+import { KiB, LEAD_PROBE_BYTES, MiB, PROBE_BYTES, assertFileEquals, isLeadProbe, isSpotCheck, rangeOf, runJob, useFixtures, workRequests } from './fixtures';
 
 /**
  * When a source starts working: with a trusted hash it works while its identity spot check runs
@@ -48,6 +48,21 @@ describe('engine: admission of a second source', function () {
     assert.equal(result.sources[0].bytes, SIZE);
     const workBytes = early.reduce((sum, r) => sum + r.bytesSent, 0);
     if (workBytes >= PIECE) assert.ok(events.some((e) => e.kind === 'repair' && /fetched again/.test(e.message)), 'its delivered pieces were not taken back');
+  });
+
+  it("the primary's probe asks for more than its sample and goes on as the first segment: bytes from 0 are not asked again", async () => {
+    const primary = await fx.mirror({ body, bytesPerSecond: 4e6 });
+    const output = path.join(await fx.tempDir(), 'artifact.bin');
+    const { result } = await runJob(fx, { sources: [{ url: primary.url }], outputPath: output, pieceSize: PIECE, expected: { sha256: sha256Hex(body) } });
+    assert.equal(result.ok, true, JSON.stringify(result.error));
+    await assertFileEquals(output, body);
+    const probe = primary.requests[0];
+    assert.equal(probe.range, `bytes=0-${LEAD_PROBE_BYTES - 1}`);
+    // It carried its first segment (whole pieces past the sample), and nobody asked for byte 0 again.
+    assert.ok(probe.bytesSent > PROBE_BYTES + PIECE, `the probe sent only ${probe.bytesSent} bytes`);
+    assert.ok(primary.requests.slice(1).every((r) => rangeOf(r)!.start > 0), `byte 0 asked again: ${primary.requests.map((r) => r.range).join(', ')}`);
+    // Its share of the file is a first segment's, not all of it: other channels did work too.
+    assert.ok(workRequests(primary, PIECE).filter((r) => !isLeadProbe(r)).length >= 3);
   });
 
   it('without a trusted hash a mirror gets no work until its spot check passed', async () => {

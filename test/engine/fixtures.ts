@@ -122,9 +122,20 @@ export function rangeLength(request: MirrorRequest): number | undefined {
   return r ? r.end - r.start + 1 : undefined;
 }
 
-/** True for the probe request (`bytes=0-65535`). */
+/**
+ * Bytes the primary's probe asks for on a fresh HTTP download: its response goes on as the
+ * reference's first segment (see downloadJob.ts, LEAD_BYTES).
+ */
+export const LEAD_PROBE_BYTES = 4 * MiB;
+
+/** True for a probe request (`bytes=0-65535`, or the primary's `bytes=0-4194303`). */
 export function isProbe(request: MirrorRequest): boolean {
-  return request.range === `bytes=0-${PROBE_BYTES - 1}`;
+  return request.range === `bytes=0-${PROBE_BYTES - 1}` || isLeadProbe(request);
+}
+
+/** True for the primary's probe whose response goes on as its first segment (work, too). */
+export function isLeadProbe(request: MirrorRequest): boolean {
+  return request.range === `bytes=0-${LEAD_PROBE_BYTES - 1}`;
 }
 
 /** True for the identity spot-check request (one 16 KiB block at an offset not piece-aligned). */
@@ -133,9 +144,12 @@ export function isSpotCheck(request: MirrorRequest, pieceSize: number): boolean 
   return !!r && r.end - r.start + 1 === SPOT_BYTES && r.start % pieceSize !== 0 && (r.end + 1) % pieceSize !== 0;
 }
 
-/** The requests that carried segment work (not the probe, not the spot check). */
+/**
+ * The requests that carried segment work: not a sample probe, not the spot check; the primary's
+ * lead probe counts (its response is read on as the first segment).
+ */
 export function workRequests(mirror: Mirror, pieceSize: number): MirrorRequest[] {
-  return mirror.requests.filter((r) => r.method === 'GET' && !isProbe(r) && !isSpotCheck(r, pieceSize));
+  return mirror.requests.filter((r) => r.method === 'GET' && (isLeadProbe(r) || !isProbe(r)) && !isSpotCheck(r, pieceSize));
 }
 
 /** Body bytes served for segment work. */
