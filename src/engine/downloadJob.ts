@@ -19,7 +19,7 @@ import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
 import { discardBody, HttpTransport, TransportError } from './httpTransport';
 import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
-import { merkleRoot } from './integrity/merkleTree';
+import { leafHash, merkleRoot } from './integrity/merkleTree';
 import type { JobOptions, SourceSpec } from './jobOptions';
 import { loadJournal, saveJournal, type JournalIdentity } from './journal';
 import { PartFile } from './partFile';
@@ -405,7 +405,8 @@ export class DownloadJob extends EventEmitter {
         probe = await this.withProbeSlot(() =>
           source.decodesWholeStream
             ? probeEncodedSource(this.transport, source, this.controller.signal)
-            : probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source), this.leadBytesFor(source)),
+            // A retry asks for the sample only: the lead is an optimization, never a reason to fail.
+            : probeSource(this.transport, source, this.controller.signal, () => this.sizeForUnstated(source), attempt === 1 ? this.leadBytesFor(source) : undefined),
         );
       } catch (error) {
         if (this.isOver()) return;
@@ -485,9 +486,19 @@ export class DownloadJob extends EventEmitter {
     if (this.admitsSpeculatively(probe)) {
       // It works while its spot check runs: a trusted hash guards the file whatever it sends, and
       // a failed check takes back everything it delivered (see rejectAfterJoin).
+      source.identityPending = true;
       this.join(source);
       const mismatch = await this.spotCheckMismatch(source);
-      if (mismatch && !this.isOver()) this.rejectAfterJoin(source, mismatch);
+      source.identityPending = false;
+      if (this.isOver()) return;
+      if (mismatch) {
+        this.rejectAfterJoin(source, mismatch);
+        return;
+      }
+      // Shown to hold the same file: all its channels now.
+      if (source.state === 'active') source.targetChannels = source.noRange ? 1 : this.channelsFor(source);
+      this.ensureChannels();
+      this.wake();
       return;
     }
     const mismatch = await this.spotCheckMismatch(source);
@@ -502,8 +513,9 @@ export class DownloadJob extends EventEmitter {
   /**
    * A source may start working before its identity spot check answered when a trusted hash (a
    * SHA-256, a root, leaves or piece hashes the user gave) guards the file anyway: it saves one
-   * round trip to the source before its first byte. Without one, the spot check is the only
-   * evidence it holds the same file, so it comes first.
+   * round trip to the source before its first byte. Until the check answers it has one channel
+   * and one piece per request, so a source with another file sends at most one piece. Without a
+   * trusted hash, the spot check is the only evidence it holds the same file, so it comes first.
    */
   private admitsSpeculatively(probe: ProbeResult): boolean {
     const expected = this.options.expected ?? {};
@@ -564,6 +576,7 @@ export class DownloadJob extends EventEmitter {
 
   /** Channels for a source: the job's per-source cap, or fewer where the protocol caps sessions (FTP). */
   private channelsFor(source: SourceRuntime): number {
+    if (source.identityPending) return 1;
     return Math.min(this.connectionsPerSource, this.transport.connectionLimit(source.spec.url));
   }
 
@@ -664,6 +677,11 @@ export class DownloadJob extends EventEmitter {
       const block = await fetchBlock(this.transport, source, spot.offset, spot.block.length, this.size, this.controller.signal);
       if (!block.equals(spot.block)) return `its block at offset ${spot.offset} differs from the primary (a different file or version)`;
     } catch (error) {
+      // Ignoring Range is not another file: it only means no ranged work (and no spot check).
+      if (error instanceof TransportError && error.kind === 'no-range') {
+        this.demoteNoRange(source);
+        return undefined;
+      }
       return `identity spot check failed: ${(error as Error).message}`;
     }
     return undefined;
@@ -745,13 +763,15 @@ export class DownloadJob extends EventEmitter {
       // A 416 can only confirm a complete local copy; it is never a reason to drop a partial.
       throw new FetchError(ErrorCode.NoUsableSource, `416 range not satisfiable from ${redactUrl(this.reference!.spec.url)} (it states size ${size}); the local state was left as it is`);
     }
+    // The writer thread hashes each piece's leaf (and its plain SHA-256 for Metalink piece hashes).
+    const hashing = { pieceSize: this.pieceSize, plain: expectedPlain !== undefined };
     if (content && partExists) {
-      this.partFile = await PartFile.open(this.partPath, size, 0);
+      this.partFile = await PartFile.open(this.partPath, size, 0, hashing);
       await this.rehashJournaledPieces(content.done, content.leaves);
     } else {
       if (partExists && reason !== 'no journal') this.log('info', `starting over: ${reason}`);
       await fs.rm(this.partPath, { force: true });
-      this.partFile = await PartFile.open(this.partPath, size, size);
+      this.partFile = await PartFile.open(this.partPath, size, size, hashing);
     }
     this.prefixHasher = new PrefixHasher(this.pieces, this.partPath);
     if (!this.pieces.checksEachPiece) {
@@ -797,12 +817,13 @@ export class DownloadJob extends EventEmitter {
     const buffer = Buffer.allocUnsafe(this.pieceSize);
     for (let i = 0; i < done.length; i++) {
       const index = done[i];
-      if (!Number.isInteger(index) || index < 0 || index >= pieces.count) continue;
+      if (!Number.isInteger(index) || index < 0 || index >= pieces.count || pieces.isDone(index)) continue;
       const start = pieces.pieceStart(index);
       const length = pieces.pieceEnd(index) - start;
       const data = await this.partFile!.read(start, length, buffer.subarray(0, length));
-      const leaf = pieces.feed(start, [data], -1)[0];
-      if (leaf && leaf.kind === 'done' && leaf.leaf.toString('hex') === leaves[i]) {
+      const plain = pieces.expectedPlain ? createHash('sha256').update(data).digest() : undefined;
+      const outcome = pieces.finish(index, leafHash(data), [-1], plain);
+      if (outcome.kind === 'done' && outcome.leaf.toString('hex') === leaves[i]) {
         kept++;
       } else {
         pieces.markMissing(index);
@@ -846,6 +867,11 @@ export class DownloadJob extends EventEmitter {
       const now = Date.now();
       if (now < source.backoffUntil) {
         await this.waitForWork(source.backoffUntil - now);
+        continue;
+      }
+      if (source.identityPending && source.bytesReceived > 0) {
+        // One piece on trial; the rest once its spot check answered (admit wakes us).
+        await this.waitForWork(TICK_MS);
         continue;
       }
       const segment =
@@ -907,6 +933,7 @@ export class DownloadJob extends EventEmitter {
     if (segment.racing || segment.cursor >= segment.end || segment.cursor % this.pieceSize === 0) return;
     const index = pieces.pieceOf(segment.cursor);
     pieces.resetProgress(index);
+    this.partFile?.forgetPiece(index);
     segment.cursor = pieces.pieceStart(index);
   }
 
@@ -1045,6 +1072,7 @@ export class DownloadJob extends EventEmitter {
     }
     this.planner!.removeOpen(start, end);
     pieces.resetProgress(index);
+    this.partFile?.forgetPiece(index);
     try {
       await this.partFile!.write(buffers, start);
     } catch (error) {
@@ -1069,13 +1097,7 @@ export class DownloadJob extends EventEmitter {
         this.exclude(source, `its copy changed: ${error.message}`);
         return;
       case 'no-range':
-        source.noRange = true;
-        source.strikes++;
-        if (source !== this.reference || this.sources.some((s) => s !== source && s.usable && !s.noRange)) {
-          source.setState('standby', 'ignores Range requests: gets no ranged work');
-          source.targetChannels = 0;
-          this.log('demoted', source.reason, source);
-        }
+        this.demoteNoRange(source);
         return;
       case 'protocol':
         source.strikes++;
@@ -1099,6 +1121,17 @@ export class DownloadJob extends EventEmitter {
     source.setState('waiting', `${error.message}; retrying in ${((source.backoffUntil - Date.now()) / 1000).toFixed(1)} s`);
     // Its other channels fail the same way at the same moment: log the first, not each.
     if (!alreadyWaiting) this.log('retry', source.reason, source);
+  }
+
+  /** It answered a ranged request with the whole body: no more ranged work for it. */
+  private demoteNoRange(source: SourceRuntime): void {
+    source.noRange = true;
+    source.strikes++;
+    if (source !== this.reference || this.sources.some((s) => s !== source && s.usable && !s.noRange)) {
+      source.setState('standby', 'ignores Range requests: gets no ranged work');
+      source.targetChannels = 0;
+      this.log('demoted', source.reason, source);
+    }
   }
 
   /** A source stopped taking work (backoff, drop, ban, exclusion): nothing stays reserved for it. */
@@ -1190,6 +1223,7 @@ export class DownloadJob extends EventEmitter {
    * time as the open bytes run out.
    */
   private segmentBytes(source: SourceRuntime, openBytes: number): number {
+    if (source.identityPending) return this.pieceSize;
     const rate = this.channelRate(source);
     if (rate <= 0) return Math.min(UNMEASURED_SEGMENT_BYTES, Math.max(this.pieceSize, openBytes / Math.max(1, this.totalChannels())));
     const totalRate = Math.max(rate, this.totalMeter.rate());

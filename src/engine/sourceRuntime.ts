@@ -47,6 +47,11 @@ export class SourceRuntime {
    * it had begun working (speculative admission). Its unchecked pieces are fetched again.
    */
   bytesDistrusted = false;
+  /**
+   * Working before its identity spot check answered (speculative admission): one channel, one
+   * piece per request, so a source that turns out to hold another file sends at most that.
+   */
+  identityPending = false;
   /** Strong validator (ETag) seen by its probe. */
   validator?: string;
   size?: number;

@@ -24,7 +24,7 @@ describe('engine: admission of a second source', function () {
     return false;
   };
 
-  it('with a trusted SHA-256 a mirror works while its spot check runs, and a failed check takes back all it sent', async () => {
+  it('with a trusted SHA-256 a mirror works (one piece) while its spot check runs, and a failed check takes back what it sent', async () => {
     const primary = await fx.mirror({ body, bytesPerSecond: 3e6 });
     const wrong = await fx.mirror({ body: otherVersion, bytesPerSecond: 3e6, onRequest: slowSpotCheck });
     const output = path.join(await fx.tempDir(), 'artifact.bin');
@@ -41,6 +41,9 @@ describe('engine: admission of a second source', function () {
     assert.ok(spot, 'no spot check on the second mirror');
     const early = workRequests(wrong, PIECE).filter((r) => r.startedAt < spot.startedAt + 400);
     assert.ok(early.length > 0, 'the second mirror got no work before its spot check answered');
+    // On trial it gets one piece: a mirror with another file sends at most that.
+    assert.equal(early.length, 1, `work on trial: ${early.map((r) => r.range).join(', ')}`);
+    assert.ok(early[0].bytesSent <= PIECE, `${early[0].bytesSent} bytes on trial`);
     assert.equal(result.sources[1].state, 'excluded');
     assert.match(result.sources[1].reason, /block at offset \d+ differs/);
     // Nothing it sent was kept: the pieces it had delivered were fetched again from the primary.

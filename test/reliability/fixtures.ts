@@ -27,7 +27,7 @@ import { startTlsFront, type TlsFront } from '../harness/tlsFront';
 import type { TestCertificate } from '../harness/testCa';
 import { buildCli, readJournalDone, runJob, useFixtures, waitFor, type Fixtures, type JobRun, type RunJobHooks } from '../engine/fixtures';
 
-export { KiB, MiB, PROBE_BYTES, SPOT_BYTES, exists, isProbe, isSpotCheck, rangeOf, readJournalDone, sleep, waitFor, workBytes, workRequests, firstGap, afterProbe, assertFileEquals, buildCli } from '../engine/fixtures';
+export { KiB, LEAD_PROBE_BYTES, MiB, PROBE_BYTES, SPOT_BYTES, exists, isLeadProbe, isProbe, isSpotCheck, rangeOf, readJournalDone, sleep, waitFor, workBytes, workRequests, firstGap, afterProbe, assertFileEquals, buildCli } from '../engine/fixtures';
 
 /** The state folder, part, journal and lock paths the engine uses for `outputPath`. */
 export function statePaths(outputPath: string, stateDir?: string): { stateDir: string; part: string; journal: string; lock: string } {
