@@ -19,7 +19,7 @@ import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
 import { discardBody, HttpTransport, TransportError } from './httpTransport';
 import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
-import { leafHash, merkleRoot } from './integrity/merkleTree';
+import { merkleRoot } from './integrity/merkleTree';
 import type { JobOptions, SourceSpec } from './jobOptions';
 import { loadJournal, saveJournal, type JournalIdentity } from './journal';
 import { PartFile } from './partFile';
@@ -672,7 +672,8 @@ export class DownloadJob extends EventEmitter {
   private async spotCheckMismatch(source: SourceRuntime): Promise<string | undefined> {
     if (source.noRange) return undefined;
     const spot = await this.spotBlock();
-    if (!spot) return undefined;
+    // Banned meanwhile (its trial piece failed a trusted leaf): a source that is out is never asked.
+    if (!spot || source.state === 'banned' || source.state === 'excluded') return undefined;
     try {
       const block = await fetchBlock(this.transport, source, spot.offset, spot.block.length, this.size, this.controller.signal);
       if (!block.equals(spot.block)) return `its block at offset ${spot.offset} differs from the primary (a different file or version)`;
@@ -763,15 +764,13 @@ export class DownloadJob extends EventEmitter {
       // A 416 can only confirm a complete local copy; it is never a reason to drop a partial.
       throw new FetchError(ErrorCode.NoUsableSource, `416 range not satisfiable from ${redactUrl(this.reference!.spec.url)} (it states size ${size}); the local state was left as it is`);
     }
-    // The writer thread hashes each piece's leaf (and its plain SHA-256 for Metalink piece hashes).
-    const hashing = { pieceSize: this.pieceSize, plain: expectedPlain !== undefined };
     if (content && partExists) {
-      this.partFile = await PartFile.open(this.partPath, size, 0, hashing);
+      this.partFile = await PartFile.open(this.partPath, size, 0);
       await this.rehashJournaledPieces(content.done, content.leaves);
     } else {
       if (partExists && reason !== 'no journal') this.log('info', `starting over: ${reason}`);
       await fs.rm(this.partPath, { force: true });
-      this.partFile = await PartFile.open(this.partPath, size, size, hashing);
+      this.partFile = await PartFile.open(this.partPath, size, size);
     }
     this.prefixHasher = new PrefixHasher(this.pieces, this.partPath);
     if (!this.pieces.checksEachPiece) {
@@ -821,9 +820,8 @@ export class DownloadJob extends EventEmitter {
       const start = pieces.pieceStart(index);
       const length = pieces.pieceEnd(index) - start;
       const data = await this.partFile!.read(start, length, buffer.subarray(0, length));
-      const plain = pieces.expectedPlain ? createHash('sha256').update(data).digest() : undefined;
-      const outcome = pieces.finish(index, leafHash(data), [-1], plain);
-      if (outcome.kind === 'done' && outcome.leaf.toString('hex') === leaves[i]) {
+      const leaf = pieces.feed(start, [data], -1)[0];
+      if (leaf && leaf.kind === 'done' && leaf.leaf.toString('hex') === leaves[i]) {
         kept++;
       } else {
         pieces.markMissing(index);
@@ -933,7 +931,6 @@ export class DownloadJob extends EventEmitter {
     if (segment.racing || segment.cursor >= segment.end || segment.cursor % this.pieceSize === 0) return;
     const index = pieces.pieceOf(segment.cursor);
     pieces.resetProgress(index);
-    this.partFile?.forgetPiece(index);
     segment.cursor = pieces.pieceStart(index);
   }
 
@@ -1072,7 +1069,6 @@ export class DownloadJob extends EventEmitter {
     }
     this.planner!.removeOpen(start, end);
     pieces.resetProgress(index);
-    this.partFile?.forgetPiece(index);
     try {
       await this.partFile!.write(buffers, start);
     } catch (error) {

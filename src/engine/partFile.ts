@@ -6,9 +6,6 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, FetchError, toFetchError } from './errors';
-import { PieceWriter, type CompletedLeaf } from './pieceWriter';
-
-type HashLayout = ConstructorParameters<typeof PieceWriter>[1];
 
 /**
  * Write-behind: after this many bytes written since the last flush, a data sync starts in the
@@ -24,17 +21,13 @@ export class PartFile {
   /** Linux reports a writeback error to one fsync per descriptor only: keep it for the next sync(). */
   private flushError?: unknown;
 
-  private readonly writer: PieceWriter;
-
-  private constructor(readonly filePath: string, private readonly handle: fs.FileHandle, layout: HashLayout) {
-    this.writer = new PieceWriter(handle.fd, layout);
-  }
+  private constructor(readonly filePath: string, private readonly handle: fs.FileHandle) {}
 
   /**
    * Opens (or creates) the part file and sizes it. Refuses a symlink at the path (O_NOFOLLOW) and
    * checks the free space for the bytes still to come.
    */
-  static async open(filePath: string, size: number, bytesStillNeeded: number, hashing: { pieceSize: number; plain?: boolean } = { pieceSize: Math.max(1, size) }): Promise<PartFile> {
+  static async open(filePath: string, size: number, bytesStillNeeded: number): Promise<PartFile> {
     await fs.mkdir(path.dirname(filePath), { recursive: true });
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
     let handle: fs.FileHandle;
@@ -54,36 +47,24 @@ export class PartFile {
         throw new FetchError(ErrorCode.Disk, `disk full: ${bytesStillNeeded} bytes needed, ${free} free in ${path.dirname(filePath)}`);
       }
       if (stat.size !== size) await handle.truncate(size);
-      return new PartFile(filePath, handle, { size, pieceSize: hashing.pieceSize, plain: hashing.plain === true });
+      return new PartFile(filePath, handle);
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw toFetchError(error, ErrorCode.Disk);
     }
   }
 
-  /** Writes buffers contiguously at `position` (on the writer thread, in the order asked). */
+  /** Writes buffers contiguously at `position`. */
   async write(buffers: Buffer[], position: number): Promise<void> {
-    await this.writeOnThread(buffers, position, false);
-  }
-
-  /**
-   * Writes bytes of pieces being received and hashes them into their pieces' leaves on the way;
-   * resolves with the pieces they completed. See pieceWriter.ts.
-   */
-  writeAndHash(buffers: Buffer[], position: number): Promise<CompletedLeaf[]> {
-    return this.writeOnThread(buffers, position, true);
-  }
-
-  /** Forgets the running leaf hash of a piece whose bytes will come again from its start. */
-  forgetPiece(index: number): void {
-    this.writer.forget(index);
-  }
-
-  private async writeOnThread(buffers: Buffer[], position: number, hash: boolean): Promise<CompletedLeaf[]> {
-    const leaves = await this.writer.write(position, buffers, hash);
-    this.bytesSinceFlush += buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+    let offset = position;
+    let pending = buffers;
+    while (pending.length > 0) {
+      const { bytesWritten } = await this.handle.writev(pending, offset);
+      offset += bytesWritten;
+      this.bytesSinceFlush += bytesWritten;
+      pending = dropBytes(pending, bytesWritten);
+    }
     if (this.bytesSinceFlush >= WRITE_BEHIND_BYTES && !this.flushing) this.startFlush();
-    return leaves;
   }
 
   /**
@@ -139,9 +120,7 @@ export class PartFile {
     this.throwFlushError();
   }
 
-  /** Stops the writer thread, then closes the file (the thread writes through its descriptor). */
   async close(): Promise<void> {
-    await this.writer.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
   }
 
@@ -169,6 +148,18 @@ export class PartFile {
     }
     await syncDirectory(path.dirname(finalPath));
   }
+}
+
+function dropBytes(buffers: Buffer[], count: number): Buffer[] {
+  let left = count;
+  let index = 0;
+  while (index < buffers.length && left >= buffers[index].length) {
+    left -= buffers[index].length;
+    index++;
+  }
+  const rest = buffers.slice(index);
+  if (left > 0 && rest.length > 0) rest[0] = rest[0].subarray(left);
+  return rest;
 }
 
 /** Free bytes for an unprivileged writer in `dir`, when the platform tells. */

