@@ -3,8 +3,9 @@
  * API — loaded from their own modules. undici's index also loads fetch, WebSocket, EventSource,
  * the cache, the mock agents and the cookie parser (which pulls Node's own bundled undici in for
  * the web globals): about 40 ms of start-up, paid by every CLI run before its first request, for
- * nothing a download uses. Rare paths that want the rest (a manifest or ranking URL) import
- * 'undici' itself, lazily.
+ * nothing a download uses. Nothing else imports 'undici' at run time either: even a lazy import
+ * puts the index in every bundle, and V8 compiles a bundle's whole text at load (about 230 KB,
+ * ~12 ms of every CLI start). One-off requests (a manifest, a ranking service) use requestOnce.
  *
  * These module paths are undici 7's internal layout, not its public API: the lockfile pins the
  * version, and test/engine/undiciParts.test.ts fails if an update moves or changes them.
@@ -31,4 +32,21 @@ export type RequestOnOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'
 export function requestOn(dispatcher: Dispatcher, url: string, options: RequestOnOptions): Promise<Dispatcher.ResponseData> {
   const parsed = new URL(url);
   return dispatcherRequest.call(dispatcher, { ...options, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` } as Dispatcher.RequestOptions);
+}
+
+/**
+ * One request on a connection of its own, for rare one-off requests (a manifest, a ranking
+ * service) that need no pool: the connection closes once the response body is done (read to the
+ * end or destroyed), or at once when the request fails.
+ */
+export async function requestOnce(url: string, options: RequestOnOptions): Promise<Dispatcher.ResponseData> {
+  const client = new Client(new URL(url).origin);
+  try {
+    const response = await requestOn(client, url, options);
+    response.body.once('close', () => void client.close().catch(() => undefined));
+    return response;
+  } catch (error) {
+    void client.destroy().catch(() => undefined);
+    throw error;
+  }
 }

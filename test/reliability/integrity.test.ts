@@ -209,6 +209,18 @@ describe('reliability §C: data integrity', function () {
     await refusesManifest(host.urlFor('/good.json'), 'another origin over http (not the primary, no --root)');
   });
 
+  it('D03 a manifest fetched from a URL whose root is given with --root is used: the file lands verified, the manifest connection is closed', async () => {
+    const body = makeArtifact(1 * MiB, 'd03-cli');
+    const host = await manifestHost(body);
+    const mirror = await fx.mirror({ body });
+    const output = path.join(await fx.tempDir(), 'd03-good.bin');
+    const run = await runCli(['get', mirror.url, '-o', output, '--manifest', host.urlFor('/good.json'), '--root', manifestOf(body).root, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    await checkPublished(output, sha256Hex(body), true);
+    assert.equal(JSON.parse(run.stdout).verifiedBy, 'merkle');
+    assert.equal(host.requests.length, 1, 'the manifest was fetched once');
+  });
+
   /** A mirror whose content (and strong ETag) can be swapped; honours If-Match and If-Range like a real server. */
   async function changingMirror(versions: Buffer[]) {
     const state = { version: 0, workRequests: 0, switchAfterWork: Infinity };

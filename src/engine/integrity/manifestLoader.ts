@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import { ErrorCode, FetchError } from '../errors';
 import { redactUrl } from '../security/redaction';
 import { discardBody } from '../httpTransport';
+import { requestOnce } from '../undiciParts';
 import type { ExpectedIdentity } from '../jobOptions';
 import { parseManifest, type Manifest } from './manifest';
 
@@ -50,9 +51,7 @@ export function expectationFromManifest(manifest: Manifest): ExpectedIdentity {
 async function fetchText(url: string): Promise<string> {
   let response;
   try {
-    // undici's index (fetch, WebSocket …) is loaded only here, on this rare path: see undiciParts.ts.
-    const { request } = await import('undici');
-    response = await request(url, { method: 'GET', headers: { 'accept-encoding': 'identity' }, headersTimeout: 15_000, bodyTimeout: 30_000 });
+    response = await requestOnce(url, { method: 'GET', headers: { 'accept-encoding': 'identity' }, headersTimeout: 15_000, bodyTimeout: 30_000 });
   } catch (error) {
     throw new FetchError(ErrorCode.VerificationFailed, `verification failed: cannot fetch the manifest ${redactUrl(url)}: ${(error as Error).message}`);
   }

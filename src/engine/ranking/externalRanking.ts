@@ -9,6 +9,7 @@
  * caller logs the reason).
  */
 import { spawn } from 'node:child_process';
+import { requestOnce } from '../undiciParts';
 
 /** Where the scores come from, and how long to wait for and keep them. */
 export interface ExternalRankingOptions {
@@ -133,9 +134,7 @@ async function postJson(url: string, body: string, signal: AbortSignal): Promise
   const protocol = new URL(url).protocol;
   if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`unsupported URL scheme ${protocol}`);
   // undici's request() follows no redirects: a 3xx is an error like any other non-200.
-  // undici's index is loaded only on this rare path (see undiciParts.ts).
-  const { request } = await import('undici');
-  const response = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json', accept: 'application/json' }, signal });
+  const response = await requestOnce(url, { method: 'POST', body, headers: { 'content-type': 'application/json', accept: 'application/json' }, signal });
   if (response.statusCode !== 200) {
     response.body.on('error', () => undefined);
     response.body.destroy();
