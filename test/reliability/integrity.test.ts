@@ -209,7 +209,7 @@ describe('reliability §C: data integrity', function () {
     await refusesManifest(host.urlFor('/good.json'), 'another origin over http (not the primary, no --root)');
   });
 
-  it('D03 a manifest fetched from a URL whose root is given with --root is used: the file lands verified, the manifest connection is closed', async () => {
+  it('D03 a manifest fetched from a URL whose root is given with --root is used: the file lands verified by its Merkle tree', async () => {
     const body = makeArtifact(1 * MiB, 'd03-cli');
     const host = await manifestHost(body);
     const mirror = await fx.mirror({ body });
