@@ -21,6 +21,9 @@ export class PartFile {
   /** Linux reports a writeback error to one fsync per descriptor only: keep it for the next sync(). */
   private flushError?: unknown;
 
+  /** The file's size as this object last saw or set it. */
+  private sizeOnDisk = -1;
+
   private constructor(readonly filePath: string, private readonly handle: fs.FileHandle) {}
 
   /**
@@ -28,6 +31,17 @@ export class PartFile {
    * checks the free space for the bytes still to come.
    */
   static async open(filePath: string, size: number, bytesStillNeeded: number): Promise<PartFile> {
+    const partFile = await PartFile.create(filePath);
+    await partFile.resize(size, bytesStillNeeded);
+    return partFile;
+  }
+
+  /**
+   * Opens (or creates) the part file without sizing it, so a job can do it while its first
+   * request is in flight; resize() follows once the size is known. Refuses a symlink at the path
+   * (O_NOFOLLOW) and anything that is not a regular file.
+   */
+  static async create(filePath: string): Promise<PartFile> {
     await fs.mkdir(path.dirname(filePath), { recursive: true });
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
     let handle: fs.FileHandle;
@@ -42,14 +56,29 @@ export class PartFile {
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new FetchError(ErrorCode.UnsafePath, `${filePath} is not a regular file`);
-      const free = await freeBytes(path.dirname(filePath));
-      if (free !== undefined && free < bytesStillNeeded) {
-        throw new FetchError(ErrorCode.Disk, `disk full: ${bytesStillNeeded} bytes needed, ${free} free in ${path.dirname(filePath)}`);
-      }
-      if (stat.size !== size) await handle.truncate(size);
-      return new PartFile(filePath, handle);
+      const partFile = new PartFile(filePath, handle);
+      partFile.sizeOnDisk = stat.size;
+      return partFile;
     } catch (error) {
       await handle.close().catch(() => undefined);
+      throw toFetchError(error, ErrorCode.Disk);
+    }
+  }
+
+  /**
+   * Sizes the file to `size` after checking the free space for the bytes still to come; on
+   * failure the handle is closed (the file stays for the caller to remove).
+   */
+  async resize(size: number, bytesStillNeeded: number): Promise<void> {
+    try {
+      const free = await freeBytes(path.dirname(this.filePath));
+      if (free !== undefined && free < bytesStillNeeded) {
+        throw new FetchError(ErrorCode.Disk, `disk full: ${bytesStillNeeded} bytes needed, ${free} free in ${path.dirname(this.filePath)}`);
+      }
+      if (this.sizeOnDisk !== size) await this.handle.truncate(size);
+      this.sizeOnDisk = size;
+    } catch (error) {
+      await this.close();
       throw toFetchError(error, ErrorCode.Disk);
     }
   }

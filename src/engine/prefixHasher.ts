@@ -16,9 +16,12 @@ const fs = require('node:fs');
 const crypto = require('node:crypto');
 let hash = crypto.createHash('sha256');
 let position = 0;
-const fd = fs.openSync(workerData.path, 'r');
+// Opened when told ('open', once the part file exists: the thread may start before it does),
+// and held: the file stays readable even if its folder is removed meanwhile.
+let fd;
 const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
 function hashUpTo(end) {
+  if (fd === undefined && position < end) fd = fs.openSync(workerData.path, 'r');
   while (position < end) {
     const read = fs.readSync(fd, buffer, 0, Math.min(buffer.length, end - position), position);
     if (read <= 0) throw new Error('part file shorter than expected at ' + position);
@@ -28,6 +31,7 @@ function hashUpTo(end) {
 }
 parentPort.on('message', (message) => {
   try {
+    if (message.type === 'open') { if (fd === undefined) fd = fs.openSync(workerData.path, 'r'); return; }
     if (message.type === 'restart') { hash = crypto.createHash('sha256'); position = 0; return; }
     hashUpTo(message.upTo);
     if (message.type === 'finish') {
@@ -47,14 +51,20 @@ const ADVANCE_STEP = 16 * 1024 * 1024;
 const NEAR_END_BYTES = 64 * 1024 * 1024;
 const NEAR_END_STEP = 2 * 1024 * 1024;
 
+/**
+ * The whole-file hash of a part file. The thread starts at construction (Node boots a thread in
+ * tens of milliseconds, so a job starts it while its first request is in flight) and opens the
+ * file when attach() gives it the pieces to follow, once the layout (and the file) exists.
+ */
 export class PrefixHasher {
   private readonly worker: Worker;
+  private pieces?: PieceStore;
   private nextPiece = 0;
   private sentUpTo = 0;
   private pending?: { resolve(hex: string): void; reject(error: Error): void };
   private failure?: Error;
 
-  constructor(private readonly pieces: PieceStore, partPath: string) {
+  constructor(partPath: string) {
     this.worker = new Worker(HASH_THREAD_SOURCE, { eval: true, workerData: { path: partPath } });
     this.worker.unref();
     this.worker.on('message', (message: { type: string; hex?: string; message?: string }) => {
@@ -72,8 +82,15 @@ export class PrefixHasher {
     });
   }
 
+  /** The pieces whose contiguous done prefix the thread hashes (the job's layout); the part file exists by now. */
+  attach(pieces: PieceStore): void {
+    this.pieces = pieces;
+    this.worker.postMessage({ type: 'open' });
+  }
+
   /** Tells the hashing thread how far the done prefix now reaches. */
   kick(): void {
+    if (!this.pieces) return;
     while (this.nextPiece < this.pieces.count && this.pieces.isDone(this.nextPiece)) this.nextPiece++;
     const upTo = this.nextPiece > 0 ? this.pieces.pieceEnd(this.nextPiece - 1) : 0;
     // Messages cost this thread ~0.15 ms each: tell the hashing thread in steps of ADVANCE_STEP,
@@ -88,11 +105,12 @@ export class PrefixHasher {
   /** Hashes the rest (all pieces must be done) and returns the hex digest. */
   finish(): Promise<string> {
     this.kick();
-    if (this.nextPiece !== this.pieces.count) return Promise.reject(new Error('whole-file hash requested before every piece is done'));
+    const pieces = this.pieces;
+    if (!pieces || this.nextPiece !== pieces.count) return Promise.reject(new Error('whole-file hash requested before every piece is done'));
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.worker.postMessage({ type: 'finish', upTo: this.pieces.size });
+      this.worker.postMessage({ type: 'finish', upTo: pieces.size });
     });
   }
 

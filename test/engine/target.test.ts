@@ -57,6 +57,18 @@ describe('engine: the target file and job control', function () {
     assert.equal(b.requests.length, 1);
   });
 
+  it('a job whose sources all fail after a while leaves no part file either (it is created while the probes run)', async () => {
+    // 100 ms before each 404: the part file and the hashing thread are up by then.
+    const a = await fx.mirror({ body, path: '/artifact.bin', latencyMs: 100 });
+    const dir = await fx.tempDir();
+    const output = path.join(dir, 'late.bin');
+    const { result } = await runJob(fx, { sources: [{ url: a.urlFor('/missing.bin') }], outputPath: output });
+    assert.equal(result.error?.code, 'E_NO_USABLE_SOURCE');
+    assert.equal(await exists(output), false);
+    const { stateDir, part } = statePaths(output);
+    assert.equal(await exists(part), false, `left in ${stateDir}: ${(await fsp.readdir(stateDir).catch(() => [])).join(', ')}`);
+  });
+
   it('leaves nothing at the output path when the SHA-256 does not match (E_VERIFICATION_FAILED)', async () => {
     const mirror = await fx.mirror({ body });
     const dir = await fx.tempDir();
