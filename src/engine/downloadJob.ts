@@ -114,6 +114,8 @@ export class DownloadJob extends EventEmitter {
   private referenceReady!: Promise<void>;
   private markReferenceReady!: () => void;
   private spotCheck?: Promise<{ offset: number; block: Buffer } | undefined>;
+  /** Where the spot check looks (set with spotCheck; undefined when there is no spot check). */
+  private spotRange?: { offset: number; length: number };
   private headerSha256?: string;
 
   private readonly controller = new AbortController();
@@ -509,8 +511,10 @@ export class DownloadJob extends EventEmitter {
       // It works while its spot check runs: a trusted hash guards the file whatever it sends, and
       // a failed check takes back everything it delivered (see rejectAfterJoin).
       source.identityPending = true;
+      // Its block is asked for before its trial piece, so it does not queue behind the piece.
+      const checking = this.spotCheckMismatch(source);
       this.join(source);
-      const mismatch = await this.spotCheckMismatch(source);
+      const mismatch = await checking;
       source.identityPending = false;
       if (this.isOver()) return;
       if (mismatch) {
@@ -693,11 +697,17 @@ export class DownloadJob extends EventEmitter {
   /** Why `source`'s block at the reference's random offset differs, or undefined (or no check possible). */
   private async spotCheckMismatch(source: SourceRuntime): Promise<string | undefined> {
     if (source.noRange) return undefined;
-    const spot = await this.spotBlock();
-    // Banned meanwhile (its trial piece failed a trusted leaf): a source that is out is never asked.
-    if (!spot || source.state === 'banned' || source.state === 'excluded') return undefined;
+    const reference = this.spotBlock();
+    const range = this.spotRange;
+    // A source that is out (banned for a bad trial piece, excluded) is never asked.
+    if (!range || source.state === 'banned' || source.state === 'excluded') return undefined;
+    // Both blocks at once: the reference's may still be on its way.
+    const mine = fetchBlock(this.transport, source, range.offset, range.length, this.size, this.controller.signal);
+    mine.catch(() => undefined); // awaited below, unless the reference's block failed
+    const spot = await reference;
+    if (!spot) return undefined;
     try {
-      const block = await fetchBlock(this.transport, source, spot.offset, spot.block.length, this.size, this.controller.signal);
+      const block = await mine;
       if (!block.equals(spot.block)) return `its block at offset ${spot.offset} differs from the primary (a different file or version)`;
     } catch (error) {
       // Ignoring Range is not another file: it only means no ranged work (and no spot check).
@@ -718,11 +728,14 @@ export class DownloadJob extends EventEmitter {
     if (!this.spotCheck) {
       const length = Math.min(16 * 1024, this.size);
       const offset = this.size > 2 * 64 * 1024 ? 64 * 1024 + Math.floor(Math.random() * (this.size - 64 * 1024 - length)) : 0;
-      this.spotCheck = offset === 0 || this.reference!.noRange
-        ? Promise.resolve(undefined)
-        : fetchBlock(this.transport, this.reference!, offset, length, this.size, this.controller.signal)
-            .then((block) => ({ offset, block }))
-            .catch(() => undefined);
+      if (offset === 0 || this.reference!.noRange) {
+        this.spotCheck = Promise.resolve(undefined);
+      } else {
+        this.spotRange = { offset, length };
+        this.spotCheck = fetchBlock(this.transport, this.reference!, offset, length, this.size, this.controller.signal)
+          .then((block) => ({ offset, block }))
+          .catch(() => undefined);
+      }
     }
     return this.spotCheck;
   }
