@@ -724,9 +724,10 @@ function benchmarkDoc(report) {
 }
 
 /** The targets the engine is held to (issue 2), each with what this run measured. */
+const AT_LEAST_ARIA2C = { text: '≥ 1× aria2c', met: (ours, results) => ours.relativeToAria2c !== undefined && ours.relativeToAria2c >= 1 && results.length > 0 };
 const TARGETS = {
-  a: { text: '≥ 1× aria2c', met: (ours, results) => ours.relativeToAria2c !== undefined && ours.relativeToAria2c >= 1 && results.length > 0 },
-  'a-node': { text: '≥ 1× aria2c', met: (ours, results) => ours.relativeToAria2c !== undefined && ours.relativeToAria2c >= 1 && results.length > 0 },
+  a: AT_LEAST_ARIA2C,
+  'a-node': AT_LEAST_ARIA2C,
   b: { text: '≥ 0.95 of the aggregate cap', met: (ours) => ours.ratio >= 0.95 },
   c: { text: '≥ 0.90 of the time-integrated limit, verified', met: (ours) => ours.ratio >= 0.9 },
   d: { text: '≥ 0.85 of the honest mirrors\' cap, verified', met: (ours) => ours.honestRatio >= 0.85 },

@@ -113,7 +113,8 @@ export class DownloadJob extends EventEmitter {
   private referenceProbe?: ProbeResult;
   private referenceReady!: Promise<void>;
   private markReferenceReady!: () => void;
-  private spotCheck?: Promise<{ offset: number; block: Buffer } | undefined>;
+  /** The reference's block at spotRange, fetched once for every spot check (undefined: none possible). */
+  private spotCheck?: Promise<Buffer | undefined>;
   /** Where the spot check looks (set with spotCheck; undefined when there is no spot check). */
   private spotRange?: { offset: number; length: number };
   private headerSha256?: string;
@@ -704,11 +705,11 @@ export class DownloadJob extends EventEmitter {
     // Both blocks at once: the reference's may still be on its way.
     const mine = fetchBlock(this.transport, source, range.offset, range.length, this.size, this.controller.signal);
     mine.catch(() => undefined); // awaited below, unless the reference's block failed
-    const spot = await reference;
-    if (!spot) return undefined;
+    const referenceBlock = await reference;
+    if (!referenceBlock) return undefined;
     try {
       const block = await mine;
-      if (!block.equals(spot.block)) return `its block at offset ${spot.offset} differs from the primary (a different file or version)`;
+      if (!block.equals(referenceBlock)) return `its block at offset ${range.offset} differs from the primary (a different file or version)`;
     } catch (error) {
       // Ignoring Range is not another file: it only means no ranged work (and no spot check).
       if (error instanceof TransportError && error.kind === 'no-range') {
@@ -721,7 +722,7 @@ export class DownloadJob extends EventEmitter {
   }
 
   /** One block at a random offset, fetched once from the reference for every spot check. */
-  private spotBlock(): Promise<{ offset: number; block: Buffer } | undefined> {
+  private spotBlock(): Promise<Buffer | undefined> {
     // A reference banned for corrupt data is neither asked again nor a yardstick: the piece
     // checks (or audits) judge the newcomer instead.
     if (!this.spotCheck && (this.reference!.state === 'banned' || this.reference!.state === 'excluded')) return Promise.resolve(undefined);
@@ -732,9 +733,7 @@ export class DownloadJob extends EventEmitter {
         this.spotCheck = Promise.resolve(undefined);
       } else {
         this.spotRange = { offset, length };
-        this.spotCheck = fetchBlock(this.transport, this.reference!, offset, length, this.size, this.controller.signal)
-          .then((block) => ({ offset, block }))
-          .catch(() => undefined);
+        this.spotCheck = fetchBlock(this.transport, this.reference!, offset, length, this.size, this.controller.signal).catch(() => undefined);
       }
     }
     return this.spotCheck;

@@ -21,7 +21,6 @@ let position = 0;
 let fd;
 const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
 function hashUpTo(end) {
-  if (fd === undefined && position < end) fd = fs.openSync(workerData.path, 'r');
   while (position < end) {
     const read = fs.readSync(fd, buffer, 0, Math.min(buffer.length, end - position), position);
     if (read <= 0) throw new Error('part file shorter than expected at ' + position);
