@@ -6,7 +6,10 @@
  * in a fresh process:
  *   stream — net.Socket 'data' events: Node allocates a new buffer for every read;
  *   onread — net.Socket with `onread`: every read lands in one reused buffer;
- *   undici — undici's Pool and request(), the body read as a stream (what the engine uses).
+ *   undici — undici's Pool and request(), the body read as a stream, Node's default reads;
+ *   undici-slots — the same, with the sockets reading into a ring of reused 64 KiB slots through
+ *            undici's connector (`connect: { onread }`), as the engine's sockets do
+ *            (src/engine/receiveBuffers.ts; here the bytes are dropped at once, so a ring will do).
  * No hashing and no disk: the floor under profile a's receive path. Prints seconds per path
  * (median of BENCH_REPEAT runs, default 3) and each as a multiple of `onread`.
  *
@@ -22,7 +25,7 @@ const { writeArtifactFile } = require('./artifactFile');
 const SIZE_BYTES = Number(process.env.BENCH_SIZE_MB || 512) * 1024 * 1024;
 const CONNECTIONS = 4;
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 3));
-const PATHS = ['stream', 'onread', 'undici'];
+const PATHS = ['stream', 'onread', 'undici', 'undici-slots'];
 
 /** The receiving side, run as `node receivePaths.js --receive <path> <url> <size>`. */
 async function receive(kind, url, size) {
@@ -59,9 +62,17 @@ async function receive(kind, url, size) {
     const { body } = await pool.request({ path: pathname, method: 'GET', headers: { range: rangeOf(i) } });
     await new Promise((resolve, reject) => body.on('data', () => undefined).on('end', resolve).on('error', reject));
   };
-  if (kind === 'undici') {
+  if (kind === 'undici' || kind === 'undici-slots') {
     const { Pool } = require('undici');
-    const pool = new Pool(`http://${hostname}:${port}`, { connections: CONNECTIONS });
+    const ring = Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(64 * 1024));
+    let next = 0;
+    const onread = {
+      buffer: () => ring[next++ % ring.length],
+      callback(length, buffer) {
+        return this.push(buffer.subarray(0, length));
+      },
+    };
+    const pool = new Pool(`http://${hostname}:${port}`, { connections: CONNECTIONS, ...(kind === 'undici-slots' ? { connect: { onread } } : {}) });
     await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => viaUndici(pool, i)));
   } else {
     await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => viaSocket(i, kind === 'onread')));
@@ -95,7 +106,7 @@ async function main() {
     console.log(`Receiving ${SIZE_BYTES / 1024 / 1024} MiB from nginx over ${CONNECTIONS} connections, bytes discarded (median of ${REPEAT}):`);
     for (const kind of PATHS) {
       const seconds = median(runs[kind]);
-      console.log(`  ${kind.padEnd(7)} ${seconds.toFixed(3)} s  ${(SIZE_BYTES / seconds / 1e6).toFixed(0).padStart(5)} MB/s  ${(seconds / floor).toFixed(2)}× onread  runs: ${runs[kind].map((s) => s.toFixed(3)).join(', ')}`);
+      console.log(`  ${kind.padEnd(12)} ${seconds.toFixed(3)} s  ${(SIZE_BYTES / seconds / 1e6).toFixed(0).padStart(5)} MB/s  ${(seconds / floor).toFixed(2)}× onread  runs: ${runs[kind].map((s) => s.toFixed(3)).join(', ')}`);
     }
     mirror.stop();
   } finally {

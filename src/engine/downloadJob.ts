@@ -18,6 +18,7 @@ import { ErrorCode, FetchError, toFetchError } from './errors';
 import { sha256FromHeaders } from './headers/digestHeaders';
 import { parseLinkMirrors } from './headers/linkMirrors';
 import { discardBody, HttpTransport, TransportError } from './httpTransport';
+import { ReceiveBuffers } from './receiveBuffers';
 import { choosePieceSize, validatePieceSize } from './integrity/pieceLayout';
 import { merkleRoot } from './integrity/merkleTree';
 import type { JobOptions, SourceSpec } from './jobOptions';
@@ -86,6 +87,8 @@ export class DownloadJob extends EventEmitter {
   private readonly sources: SourceRuntime[];
   private readonly transport: TransportByScheme;
   private readonly limiter: RateLimiter;
+  /** The slots sockets read into; the segment writers hand them back (receiveBuffers.ts). */
+  private readonly receiveBuffers = new ReceiveBuffers();
   private readonly pattern = new AllocationPattern();
   private readonly connectionsPerSource: number;
   private readonly maxActiveSources: number;
@@ -161,7 +164,7 @@ export class DownloadJob extends EventEmitter {
     const maxConnections = clampInt(options.maxConnections ?? defaultConnectionCap(this.connectionsPerSource, this.maxActiveSources), 1, 1024);
     this.channelLimit = channelAllowance(maxConnections);
     this.transport = new TransportByScheme(
-      new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource, maxConnections }),
+      new HttpTransport({ ca: options.ca, originHeaders: options.originHeaders, connectionsPerOrigin: this.connectionsPerSource, maxConnections, receiveBuffers: this.receiveBuffers }),
       // Loaded on the first FTP source only: its client library is not worth the start-up otherwise.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       () => new (require('./ftp/ftpTransport') as typeof import('./ftp/ftpTransport')).FtpTransport({ ca: options.ca, onNotice: (message) => this.log('info', message) }),
@@ -180,6 +183,11 @@ export class DownloadJob extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- public control
+
+  /** How the socket read slots were used so far: taken again from the free list, and allocated. */
+  get receiveBufferUse(): { reused: number; allocated: number } {
+    return { reused: this.receiveBuffers.reused, allocated: this.receiveBuffers.allocated };
+  }
 
   /** Runs the job to its end. Never rejects. */
   async run(): Promise<DownloadResult> {
@@ -940,6 +948,7 @@ export class DownloadJob extends EventEmitter {
       partFile: this.partFile!,
       limiter: this.limiter,
       size: this.size,
+      receiveBuffers: this.receiveBuffers,
       onBytes: (src, bytes, now) => this.onBytes(src, bytes, now),
       onPieces: (outcomes) => this.onPieces(outcomes),
       commitRacedPiece: (racer, index, buffers, leaf) => this.commitRacedPiece(racer, index, buffers, leaf),

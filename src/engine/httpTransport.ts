@@ -5,7 +5,8 @@
  * exact origin and an HTTPS job is never downgraded to cleartext.
  */
 import type { Dispatcher } from 'undici';
-import { Client, Pool, ProxyAgent, requestOn } from './undiciParts';
+import { buildConnector, Client, Pool, ProxyAgent, requestOn } from './undiciParts';
+import { ReceiveBuffers, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from './receiveBuffers';
 import { ConnectionBudget, type ConnectionLease } from './connectionBudget';
 import type { RangeRequestOptions } from './sourceTransport';
 import { parseRetryAfter } from './retryPolicy';
@@ -54,6 +55,11 @@ export interface TransportOptions {
   connectionsPerOrigin?: number;
   /** Connections open at once across every route (default: no cap). See connectionBudget.ts. */
   maxConnections?: number;
+  /**
+   * The slots direct connections read into (receiveBuffers.ts); whoever consumes the bodies hands
+   * them back. The transport makes its own when none are given.
+   */
+  receiveBuffers?: ReceiveBuffers;
 }
 
 /** A validated ranged response whose body yields exactly the requested bytes at most. */
@@ -105,10 +111,16 @@ export function discardBody(body: { on(event: 'error', listener: () => void): un
  * Ends a body we are done with so its keep-alive socket goes back to the pool: the rest (normally
  * nothing: we ask for exact ranges) is drained up to a small limit, beyond which it is destroyed.
  * Destroying instead would close the socket and cost a new connection (and TLS handshake).
+ * Resolves true when the body reached its end (no more of its bytes can come).
  */
-export async function finishBody(body: { dump(options?: { limit?: number }): Promise<void>; on(event: 'error', listener: () => void): unknown }): Promise<void> {
+export async function finishBody(body: {
+  dump(options?: { limit?: number }): Promise<void>;
+  on(event: 'error', listener: () => void): unknown;
+  readonly readableEnded?: boolean;
+}): Promise<boolean> {
   body.on('error', () => undefined);
   await body.dump({ limit: 256 * 1024 }).catch(() => undefined);
+  return body.readableEnded === true;
 }
 
 /** `scheme://host:port` of a URL, with the default port made explicit. */
@@ -128,8 +140,11 @@ export class HttpTransport {
   private readonly budget: ConnectionBudget<Dispatcher>;
   /** Where each route leads, for opening its connections. */
   private readonly routes = new Map<string, { origin: string } & Route>();
+  /** The read slots of direct connections. */
+  readonly receiveBuffers: ReceiveBuffers;
 
   constructor(private readonly options: TransportOptions = {}) {
+    this.receiveBuffers = options.receiveBuffers ?? new ReceiveBuffers();
     for (const [origin, headers] of Object.entries(options.originHeaders ?? {})) {
       this.originHeaders.set(originOf(origin), headers);
     }
@@ -151,11 +166,12 @@ export class HttpTransport {
    */
   private openConnection(route: { origin: string } & Route): Dispatcher {
     const { localAddress, proxy } = route;
+    const connect = { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca };
     const common = {
       keepAliveTimeout: 4_000,
       headersTimeout: this.options.headersTimeoutMs ?? 15_000,
       bodyTimeout: this.options.bodyTimeoutMs ?? 30_000,
-      connect: { timeout: this.options.connectTimeoutMs ?? 10_000, ca: this.options.ca },
+      connect,
     };
     // undici's connector lets the client's `localAddress` override `connect.localAddress`, so the
     // address is a client option; through a proxy it binds the socket to the proxy.
@@ -168,7 +184,18 @@ export class HttpTransport {
           proxyTls: { ca: this.options.ca },
           ...(localAddress ? { clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, connections: 1, localAddress }) } : {}),
         })
-      : new Client(route.origin, { ...common, ...(localAddress ? { localAddress } : {}) });
+      : new Client(route.origin, { ...common, connect: this.pooledConnector(route.origin, connect), ...(localAddress ? { localAddress } : {}) });
+  }
+
+  /**
+   * undici's own connector, with the sockets it opens reading into pool slots (Node's `onread`
+   * option, which undici passes through to net/tls.connect). The option holds the socket's next
+   * slot, so it must not serve two sockets at once: a Client has one socket at a time.
+   * Connections through a proxy keep Node's default reads.
+   */
+  private pooledConnector(origin: string, options: { timeout: number; ca?: string | string[] }): ReturnType<typeof buildConnector> {
+    const slotBytes = origin.startsWith('https:') ? TLS_SLOT_BYTES : TCP_SLOT_BYTES;
+    return buildConnector({ ...options, onread: this.receiveBuffers.socketReadOption(slotBytes) } as Parameters<typeof buildConnector>[0]);
   }
 
   /**

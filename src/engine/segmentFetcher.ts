@@ -13,6 +13,7 @@ import type { RangeBody, SourceTransport } from './sourceTransport';
 import type { PartFile } from './partFile';
 import type { PieceOutcome, PieceStore } from './pieceStore';
 import type { RateLimiter } from './rateLimiter';
+import type { ReceiveBuffers, SlotClaim } from './receiveBuffers';
 import type { Segment } from './segmentPlanner';
 import type { SourceRuntime } from './sourceRuntime';
 import type { Readable } from 'node:stream';
@@ -30,6 +31,8 @@ export interface SegmentSink {
   partFile: PartFile;
   limiter: RateLimiter;
   size: number;
+  /** The read slots the transport's sockets read into: the writer hands them back once written. */
+  receiveBuffers?: ReceiveBuffers;
   /** Called for every chunk received (meters, progress). */
   onBytes(source: SourceRuntime, bytes: number, now: number): void;
   /** Called with the pieces a committed write completed (verification decides). */
@@ -108,11 +111,14 @@ export async function fetchSegment(sink: SegmentSink, source: SourceRuntime, seg
   } catch (error) {
     failure = error;
   }
-  if (failure === undefined && !signal.aborted && segment.received >= segment.end) await finishBody(response.body);
+  let bodyEnded = false;
+  if (failure === undefined && !signal.aborted && segment.received >= segment.end) bodyEnded = await finishBody(response.body);
   else discardBody(response.body);
   try {
     // Commit what arrived even when aborted: those bytes are valid and save a re-fetch.
     await writer.flush();
+    // After the body's end no more of its bytes can come, so its last read slot is free too.
+    if (bodyEnded) writer.releaseAll();
   } catch (error) {
     failure = error;
   }
@@ -217,11 +223,24 @@ export function consumeBody(body: Readable, signal: AbortSignal, onChunk: (chunk
   });
 }
 
-/** Buffers received bytes and commits them: positioned write, then per-piece hashing. */
+/**
+ * Buffers received bytes and commits them: positioned write, then per-piece hashing.
+ *
+ * The chunks are views of the sockets' read slots (receiveBuffers.ts), and the writer hands a slot
+ * back once its bytes are written and hashed. Bytes arrive in order, so once a chunk from a later
+ * read arrived, every earlier slot of this body has given all its bytes. The latest chunk's slot
+ * may still hold more: one read can carry several pieces of a chunked body, and undici puts the
+ * rest of a read back when it pauses between them. That slot is kept until a later read's chunk
+ * arrives or the body ends.
+ */
 class CommitWriter {
   private buffers: Buffer[] = [];
   private buffered = 0;
   private lastFlushAt = Date.now();
+  /** Slots of the chunks received and not handed back, oldest first; the last is the latest chunk's. */
+  private claims: SlotClaim[] = [];
+  /** The latest chunk's slot claim (undefined when that chunk was not read into a slot). */
+  private latestClaim: SlotClaim | undefined;
 
   constructor(private readonly sink: SegmentSink, private readonly segment: Segment, private readonly sourceId: number) {}
 
@@ -229,6 +248,12 @@ class CommitWriter {
   push(chunk: Buffer): Promise<void> | undefined {
     this.buffers.push(chunk);
     this.buffered += chunk.length;
+    const claim = this.sink.receiveBuffers?.claim(chunk);
+    if (!claim) this.latestClaim = undefined;
+    else if (!(claim.memory === this.latestClaim?.memory && claim.generation === this.latestClaim.generation)) {
+      this.claims.push(claim);
+      this.latestClaim = claim;
+    }
     // Few large writes (each costs ~0.25 ms of this thread whatever its size), yet pieces are
     // committed and checked promptly: at a piece boundary once enough is buffered or enough time
     // has passed, and always at FLUSH_BYTES or the segment's end.
@@ -266,7 +291,26 @@ class CommitWriter {
       throw new SinkError(new PlannerConflict((error as Error).message));
     }
     this.segment.cursor = position + length;
+    this.releaseWritten();
     if (outcomes.length > 0) this.sink.onPieces(outcomes, this.segment);
+  }
+
+  /** Hands back every slot whose bytes are all written: all but the latest chunk's. */
+  private releaseWritten(): void {
+    const pool = this.sink.receiveBuffers;
+    if (!pool || this.claims.length === 0) return;
+    const latest = this.latestClaim;
+    const keep = latest && this.claims[this.claims.length - 1] === latest ? [latest] : [];
+    for (const claim of this.claims) if (claim !== latest) pool.release(claim);
+    this.claims = keep;
+  }
+
+  /** The body ended and everything is written: its last slot is free as well. */
+  releaseAll(): void {
+    if (this.buffered > 0) return;
+    for (const claim of this.claims) this.sink.receiveBuffers?.release(claim);
+    this.claims = [];
+    this.latestClaim = undefined;
   }
 }
 
@@ -314,6 +358,9 @@ class RaceBuffer {
     // An unfinished racer piece is simply dropped: the raced channel still owns those bytes.
     this.buffers = [];
   }
+
+  /** A racer hands no slots back (it is rare and short): the garbage collector frees them. */
+  releaseAll(): void {}
 }
 
 function newLeafHash(): Hash {

@@ -1,6 +1,6 @@
 /**
- * The parts of undici the hot path uses — its HTTP/1.1 client, pool, proxy agent and request
- * API — loaded from their own modules. undici's index also loads fetch, WebSocket, EventSource,
+ * The parts of undici the hot path uses — its HTTP/1.1 client, pool, proxy agent, connector and
+ * request API — loaded from their own modules. undici's index also loads fetch, WebSocket, EventSource,
  * the cache, the mock agents and the cookie parser (which pulls Node's own bundled undici in for
  * the web globals): about 40 ms of start-up, paid by every CLI run before its first request, for
  * nothing a download uses. Nothing else imports 'undici' at run time either: even a lazy import
@@ -10,12 +10,13 @@
  * These module paths are undici 7's internal layout, not its public API: the lockfile pins the
  * version, and test/engine/undiciParts.test.ts fails if an update moves or changes them.
  */
-import type { Client as ClientType, Dispatcher, Pool as PoolType, ProxyAgent as ProxyAgentType } from 'undici';
+import type { buildConnector as buildConnectorType, Client as ClientType, Dispatcher, Pool as PoolType, ProxyAgent as ProxyAgentType } from 'undici';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- deep modules have no typings of their own */
 export const Client = require('undici/lib/dispatcher/client.js') as typeof ClientType;
 export const Pool = require('undici/lib/dispatcher/pool.js') as typeof PoolType;
 export const ProxyAgent = require('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentType;
+export const buildConnector = require('undici/lib/core/connect.js') as typeof buildConnectorType;
 const dispatcherRequest = require('undici/lib/api/api-request.js') as (
   this: Dispatcher,
   options: Dispatcher.RequestOptions,

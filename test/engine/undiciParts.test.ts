@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as undici from 'undici';
-import { Client, Pool, ProxyAgent, requestOn, requestOnce } from '../../src/engine/undiciParts';
+import { buildConnector, Client, Pool, ProxyAgent, requestOn, requestOnce } from '../../src/engine/undiciParts';
 
 describe('undiciParts (undici without its index)', () => {
   let server: http.Server;
@@ -31,6 +31,7 @@ describe('undiciParts (undici without its index)', () => {
     assert.equal(Client, undici.Client);
     assert.equal(Pool, undici.Pool);
     assert.equal(ProxyAgent, undici.ProxyAgent);
+    assert.equal(buildConnector, undici.buildConnector);
   });
 
   it('requestOn sends one request on the given dispatcher', async () => {

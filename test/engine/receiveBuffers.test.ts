@@ -1,0 +1,148 @@
+/**
+ * Socket reads into reused slots (receiveBuffers.ts): the pool's rules, a real socket reading
+ * into it, and whole jobs over plain HTTP and TLS whose files must come out byte-exact while the
+ * slots are handed back and read into again. A writer that handed a slot back before its bytes
+ * were written fails the job tests (the sockets read new bytes into it meanwhile).
+ */
+import * as assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { ReceiveBuffers, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from '../../src/engine/receiveBuffers';
+import { makeArtifact, sha256FileHex, sha256Hex } from '../harness/artifact';
+import { testCa } from '../harness/testCa';
+import { startTlsFront } from '../harness/tlsFront';
+import { MiB, runJob, useFixtures } from './fixtures';
+
+describe('engine: receive buffers (socket reads into reused slots)', () => {
+  describe('the pool', () => {
+    it('hands a slot back out after its release, as a new fill', () => {
+      const pool = new ReceiveBuffers();
+      const first = pool.take(TCP_SLOT_BYTES);
+      assert.equal(first.length, TCP_SLOT_BYTES);
+      const claim = pool.claim(first.subarray(100, 200))!;
+      assert.ok(claim, 'a view into a slot has a claim');
+      pool.release(claim);
+      const second = pool.take(TCP_SLOT_BYTES);
+      assert.equal(second.buffer, first.buffer, 'the same memory again');
+      assert.equal(pool.claim(second)!.generation, claim.generation + 1);
+      assert.deepEqual({ reused: pool.reused, allocated: pool.allocated }, { reused: 1, allocated: 1 });
+    });
+
+    it('ignores a late release of an older fill, a second release, and memory that is not a slot', () => {
+      const pool = new ReceiveBuffers();
+      const slot = pool.take(TCP_SLOT_BYTES);
+      const oldClaim = pool.claim(slot)!;
+      pool.release(oldClaim);
+      pool.release(oldClaim); // twice: still one free slot
+      const again = pool.take(TCP_SLOT_BYTES);
+      assert.equal(again.buffer, slot.buffer);
+      // The slot is being read into again: the old fill's claim must not free it.
+      pool.release(oldClaim);
+      const other = pool.take(TCP_SLOT_BYTES);
+      assert.notEqual(other.buffer, slot.buffer, 'a stale release handed out memory in use');
+      assert.equal(pool.claim(Buffer.alloc(16)), undefined);
+      assert.equal(pool.claim(Buffer.allocUnsafe(TCP_SLOT_BYTES)), undefined);
+    });
+
+    it('keeps slots apart by size and at most maxFreeBytes for reuse', () => {
+      const pool = new ReceiveBuffers(2 * TCP_SLOT_BYTES);
+      const slots = [0, 1, 2].map(() => pool.take(TCP_SLOT_BYTES));
+      for (const slot of slots) pool.release(pool.claim(slot)!);
+      const small = pool.take(TLS_SLOT_BYTES);
+      assert.equal(small.length, TLS_SLOT_BYTES, 'a TLS slot is never a TCP slot handed out');
+      const reused = [0, 1, 2].map(() => pool.take(TCP_SLOT_BYTES).buffer);
+      assert.equal(reused.filter((memory) => slots.some((slot) => slot.buffer === memory)).length, 2, 'two slots were kept, the third went to the garbage collector');
+    });
+  });
+
+  describe('a socket reading into slots', () => {
+    const servers: net.Server[] = [];
+    afterEach(() => {
+      for (const server of servers.splice(0)) server.close();
+    });
+
+    it('large reads arrive as views of slots, small ones as copies, and every byte is intact', async () => {
+      const payload = makeArtifact(8 * MiB, 'socket');
+      const server = net.createServer((socket) => {
+        // A few small writes first (the client reads them as small reads), then the bulk.
+        let sent = 0;
+        const small = (): void => {
+          if (sent >= 3 * 1024) {
+            socket.end(payload.subarray(sent));
+            return;
+          }
+          socket.write(payload.subarray(sent, sent + 1024));
+          sent += 1024;
+          setTimeout(small, 20);
+        };
+        small();
+      });
+      servers.push(server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const pool = new ReceiveBuffers();
+      const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', onread: pool.socketReadOption(TCP_SLOT_BYTES) });
+      const chunks: Buffer[] = [];
+      let views = 0;
+      let copies = 0;
+      socket.on('data', (chunk: Buffer) => {
+        const claim = pool.claim(chunk);
+        if (claim) {
+          views++;
+          // Copy out and hand the slot back at once, as a writer does after its write.
+          chunks.push(Buffer.from(chunk));
+          pool.release(claim);
+        } else {
+          copies++;
+          chunks.push(chunk);
+        }
+      });
+      await once(socket, 'end');
+      assert.equal(sha256Hex(Buffer.concat(chunks)), sha256Hex(payload));
+      assert.ok(copies >= 3, `the 1 KiB reads were copied (${copies} copies)`);
+      assert.ok(views > 10, `the bulk came as slot views (${views})`);
+      assert.ok(pool.reused > pool.allocated, `slots were read into again (reused ${pool.reused}, allocated ${pool.allocated})`);
+    });
+  });
+
+  describe('whole jobs', () => {
+    const fx = useFixtures();
+
+    it('plain HTTP, 4 connections per mirror: the slots are read into again and the file is byte-exact', async () => {
+      const body = makeArtifact(48 * MiB, 'receive-http');
+      const mirrors = [await fx.mirror({ body }), await fx.mirror({ body, bytesPerSecond: 30e6 })];
+      const outputPath = path.join(await fx.tempDir(), 'out.bin');
+      const run = await runJob(fx, { sources: mirrors.map((m) => ({ url: m.url })), outputPath, connectionsPerSource: 4 });
+      assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
+      assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
+      const use = run.job.receiveBufferUse;
+      assert.ok(use.reused > 4 * use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
+    });
+
+    it('a speed limit holds chunks back while the sockets read on: the file is still byte-exact', async () => {
+      const body = makeArtifact(16 * MiB, 'receive-limit');
+      const mirror = await fx.mirror({ body });
+      const outputPath = path.join(await fx.tempDir(), 'out.bin');
+      const run = await runJob(fx, { sources: [{ url: mirror.url }], outputPath, connectionsPerSource: 4, limitBytesPerSecond: 24e6 });
+      assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
+      assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
+      const use = run.job.receiveBufferUse;
+      assert.ok(use.reused > use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
+    });
+
+    it('TLS: records land in 16 KiB slots, and the file is byte-exact', async () => {
+      const body = makeArtifact(24 * MiB, 'receive-tls');
+      const mirror = await fx.mirror({ body });
+      const ca = testCa();
+      const front = await startTlsFront({ host: '127.0.0.1', port: Number(new URL(mirror.url).port) }, ca.server);
+      fx.defer(() => front.close());
+      const outputPath = path.join(await fx.tempDir(), 'out.bin');
+      const run = await runJob(fx, { sources: [{ url: front.url(new URL(mirror.url).pathname) }], outputPath, ca: ca.caPem, connectionsPerSource: 4 });
+      assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
+      assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
+      const use = run.job.receiveBufferUse;
+      assert.ok(use.reused > 4 * use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
+    });
+  });
+});
