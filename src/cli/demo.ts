@@ -4,6 +4,8 @@
  * one that holds another version — and one download with live progress, then what each source
  * contributed and why the engine promoted, demoted, dropped, excluded or banned it.
  */
+// First: its V8 flag must be set before anything compiles WebAssembly.
+import './processFlags';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';

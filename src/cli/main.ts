@@ -4,6 +4,8 @@
  * `manifest` writes a Merkle manifest for a local file, `verify` checks a local file.
  * Exit codes come from one taxonomy (see errors.ts and the README); stdout carries only `--json`.
  */
+// First: its V8 flag must be set before anything compiles WebAssembly.
+import './processFlags';
 import { Command, CommanderError } from 'commander';
 import * as path from 'node:path';
 import { DownloadJob } from '../engine/downloadJob';
