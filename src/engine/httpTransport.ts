@@ -141,7 +141,7 @@ export class HttpTransport {
   /** Where each route leads, for opening its connections. */
   private readonly routes = new Map<string, { origin: string } & Route>();
   /** The read slots of direct connections. */
-  readonly receiveBuffers: ReceiveBuffers;
+  private readonly receiveBuffers: ReceiveBuffers;
 
   constructor(private readonly options: TransportOptions = {}) {
     this.receiveBuffers = options.receiveBuffers ?? new ReceiveBuffers();
