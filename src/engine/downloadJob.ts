@@ -416,13 +416,12 @@ export class DownloadJob extends EventEmitter {
 
   /**
    * The local work that needs no size starts while the probes are in flight instead of after
-   * them: the hashing thread boots, and a fresh job creates its part file (~20 ms of start-up on
-   * this machine, otherwise between the primary's answer and the first channels).
+   * them: a fresh job creates its part file (~12 ms of start-up on this machine, otherwise between
+   * the primary's answer and the first channels). The hashing thread needs the size: it starts in
+   * initLayout, for a file big enough to want one (prefixHasher.ts).
    */
   private startLocalWork(): void {
-    if (this.isOver() || this.pieces) return;
-    this.prefixHasher ??= new PrefixHasher(this.partPath);
-    if (this.journalFound) return;
+    if (this.isOver() || this.pieces || this.journalFound) return;
     this.earlyPart = fs.lstat(this.partPath).then(() => undefined, () => PartFile.create(this.partPath));
     // A failure surfaces in initLayout; a job that never gets there removes the file (cleanUp).
     this.earlyPart.catch(() => undefined);
@@ -820,7 +819,7 @@ export class DownloadJob extends EventEmitter {
       this.partFile = await PartFile.open(this.partPath, size, size);
     }
     this.prefixHasher ??= new PrefixHasher(this.partPath);
-    this.prefixHasher.attach(this.pieces);
+    this.prefixHasher.attach(this.pieces, this.partFile);
     if (!this.pieces.checksEachPiece) {
       this.auditor = new PieceAuditor({
         pieces: this.pieces,

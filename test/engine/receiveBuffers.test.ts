@@ -128,7 +128,9 @@ describe('engine: receive buffers (socket reads into reused slots)', () => {
       assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
       assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
       const use = run.job.receiveBufferUse;
-      assert.ok(use.reused > use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
+      // Unloaded ~2-4 reuses per slot; on a busy machine the sockets read further ahead of the held
+      // chunks (94 reuses of 132 slots seen once in a full run). A writer that never hands a slot back: 0.
+      assert.ok(use.reused >= use.allocated / 2, `reused ${use.reused}, allocated ${use.allocated}`);
     });
 
     it('TLS: records land in 16 KiB slots, and the file is byte-exact', async () => {
