@@ -1,5 +1,7 @@
 // Builds every bundle from one script: the extension host entry, the engine worker, the CLI and the demo.
 // `--watch` rebuilds on change, `--production` minifies and drops source maps.
+// The CLI is two files: dist/cli.js (launcher.ts) loads dist/cli-main.js (main.ts) from the V8 code
+// cache this script makes next to it after each build (src/cli/codeCache.ts).
 const esbuild = require('esbuild');
 
 const production = process.argv.includes('--production');
@@ -23,7 +25,8 @@ const problemMatcherPlugin = {
 const entryPoints = {
   extension: 'src/extension.ts',
   worker: 'src/worker/workerMain.ts',
-  cli: 'src/cli/main.ts',
+  cli: 'src/cli/launcher.ts',
+  'cli-main': 'src/cli/main.ts',
   demo: 'src/cli/demo.ts',
 };
 
@@ -50,7 +53,21 @@ async function main() {
     const result = await ctx.rebuild();
     await ctx.dispose();
     if (result.errors.length > 0) process.exit(1);
+    if (present.cli) writeCliCodeCache();
   }
+}
+
+/**
+ * Runs the fresh CLI once (`--version`) with the cache switch on: at exit it writes
+ * dist/cli-main.js.cache. A failure only costs the cache, never the build.
+ */
+function writeCliCodeCache() {
+  const { spawnSync } = require('node:child_process');
+  const run = spawnSync(process.execPath, ['dist/cli.js', '--version'], {
+    env: { ...process.env, ARTIFACT_FETCH_WRITE_CODE_CACHE: '1' },
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) console.error(`esbuild.js: no code cache for the CLI (${(run.stderr || run.error || '').toString().trim()})`);
 }
 
 main().catch((error) => {

@@ -258,7 +258,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+/** Runs the CLI on this process's arguments and exits with its code (dist/cli.js calls this). */
+export function runAsProgram(): void {
   void main(process.argv).then((code) => {
     // Everything is settled (the job closed its files, sockets and hashing thread): exit as soon as
     // stdout and stderr are flushed instead of waiting for idle keep-alive timers to unwind.
@@ -267,3 +268,6 @@ if (require.main === module) {
     process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
 }
+
+// Run directly (the tests bundle this file on its own); dist/cli.js loads it through launcher.ts.
+if (require.main === module) runAsProgram();
