@@ -25,7 +25,7 @@ export function cachePathOf(bundlePath: string): string {
   return `${bundlePath}.cache`;
 }
 
-/** How the last load went, for tests and `--json`-free diagnostics. */
+/** How the load used the cache (the tests check it). */
 export type CacheOutcome = 'used' | 'rejected' | 'stale' | 'missing';
 
 /**
@@ -53,10 +53,9 @@ export function requireWithCodeCache(bundlePath: string): { exports: Record<stri
     cachedData,
   });
   if (cachedData) cache = script.cachedDataRejected ? 'rejected' : 'used';
-  const module = { exports: {} as Record<string, unknown>, filename: bundlePath, id: bundlePath, loaded: false };
+  const module = { exports: {} as Record<string, unknown> };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper(module.exports, createRequire(bundlePath), module, bundlePath, path.dirname(bundlePath));
-  module.loaded = true;
   if (process.env[WRITE_ENV] === '1') {
     // At exit the cache also holds the functions this run compiled, not only the top level.
     process.once('exit', () => fs.writeFileSync(cacheFile, Buffer.concat([digest, script.createCachedData()])));

@@ -90,11 +90,10 @@ export class PrefixHasher {
   attach(pieces: PieceStore, reader: PartReader): void {
     this.pieces = pieces;
     this.reader = reader;
-    if (pieces.size <= INLINE_HASH_MAX_BYTES || this.worker) return;
-    this.startThread();
-    this.worker!.postMessage({ type: 'open' });
+    if (pieces.size > INLINE_HASH_MAX_BYTES && !this.worker) this.startThread();
   }
 
+  /** Boots the hashing thread and has it open the part file. */
   private startThread(): void {
     this.worker = new Worker(HASH_THREAD_SOURCE, { eval: true, workerData: { path: this.partPath } });
     this.worker.unref();
@@ -111,6 +110,7 @@ export class PrefixHasher {
       this.failure = error;
       this.pending?.reject(error);
     });
+    this.worker.postMessage({ type: 'open' });
   }
 
   /** Tells the hashing thread how far the done prefix now reaches. */
