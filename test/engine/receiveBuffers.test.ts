@@ -117,20 +117,24 @@ describe('engine: receive buffers (socket reads into reused slots)', () => {
       assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
       assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
       const use = run.job.receiveBufferUse;
-      assert.ok(use.reused > 4 * use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
+      // 768 fills of 64 KiB. The slots in use at once are bounded by the writers' buffers (8
+      // connections × FLUSH_BYTES at most), whatever the machine's load. Never handing back: 0.
+      assert.ok(use.reused > 2 * use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
     });
 
     it('a speed limit holds chunks back while the sockets read on: the file is still byte-exact', async () => {
-      const body = makeArtifact(16 * MiB, 'receive-limit');
+      const body = makeArtifact(64 * MiB, 'receive-limit');
       const mirror = await fx.mirror({ body });
       const outputPath = path.join(await fx.tempDir(), 'out.bin');
-      const run = await runJob(fx, { sources: [{ url: mirror.url }], outputPath, connectionsPerSource: 4, limitBytesPerSecond: 24e6 });
+      const run = await runJob(fx, { sources: [{ url: mirror.url }], outputPath, connectionsPerSource: 4, limitBytesPerSecond: 80e6 });
       assert.equal(run.result.ok, true, JSON.stringify(run.result.error));
       assert.equal(await sha256FileHex(outputPath), sha256Hex(body));
       const use = run.job.receiveBufferUse;
-      // Unloaded ~2-4 reuses per slot; on a busy machine the sockets read further ahead of the held
-      // chunks (94 reuses of 132 slots seen once in a full run). A writer that never hands a slot back: 0.
-      assert.ok(use.reused >= use.allocated / 2, `reused ${use.reused}, allocated ${use.allocated}`);
+      // The slots held at once depend on the machine's load: each of the 4 writers buffers up to
+      // FLUSH_BYTES (2 MiB) while its chunks wait, and a busy CI machine once held 157 slots of a
+      // 16 MiB file. So the file is 1,024 fills, several times what can be held at once, and most
+      // fills must reuse a slot. A writer that never hands a slot back gives 0 reuses.
+      assert.ok(use.reused > use.allocated, `reused ${use.reused}, allocated ${use.allocated}`);
     });
 
     it('TLS: records land in 16 KiB slots, and the file is byte-exact', async () => {
