@@ -28,7 +28,9 @@ const { writeArtifactFile } = require('./artifactFile');
 const SIZE_BYTES = Number(process.env.BENCH_SIZE_MB || 512) * 1024 * 1024;
 const CONNECTIONS = 4;
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 3));
-const PATHS = ['stream', 'onread', 'undici', 'undici-slots', 'dispatch-slots'];
+const PATHS = (process.env.BENCH_PATHS || 'stream,onread,undici,undici-slots,dispatch-slots').split(',');
+/** Bytes per slot of the slots paths (the engine's TCP_SLOT_BYTES is 64 KiB). */
+const SLOT_BYTES = Number(process.env.BENCH_SLOT_KB || 64) * 1024;
 
 /** The receiving side, run as `node receivePaths.js --receive <path> <url> <size>`. */
 async function receive(kind, url, size) {
@@ -82,7 +84,7 @@ async function receive(kind, url, size) {
     });
   if (kind === 'undici' || kind === 'undici-slots' || kind === 'dispatch-slots') {
     const { Pool } = require('undici');
-    const ring = Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(64 * 1024));
+    const ring = Array.from({ length: 64 }, () => Buffer.allocUnsafeSlow(SLOT_BYTES));
     let next = 0;
     const onread = {
       buffer: () => ring[next++ % ring.length],
@@ -114,18 +116,18 @@ async function main() {
     const runs = Object.fromEntries(PATHS.map((kind) => [kind, []]));
     for (let round = 0; round < REPEAT; round++) {
       for (const kind of PATHS) {
-        const run = spawnSync(process.execPath, [__filename, '--receive', kind, mirror.url, String(SIZE_BYTES)], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+        const run = spawnSync(process.execPath, [__filename, '--receive', kind, mirror.url, String(SIZE_BYTES)], { encoding: 'utf8', env: { PATH: process.env.PATH, BENCH_SLOT_KB: String(SLOT_BYTES / 1024) } });
         if (run.status !== 0) throw new Error(`${kind}: ${run.stderr.trim()}`);
         runs[kind].push(Number(run.stdout));
       }
     }
     const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const floor = median(runs.onread);
+    const floor = runs.onread ? median(runs.onread) : undefined;
     const width = Math.max(...PATHS.map((kind) => kind.length)) + 1;
     console.log(`Receiving ${SIZE_BYTES / 1024 / 1024} MiB from nginx over ${CONNECTIONS} connections, bytes discarded (median of ${REPEAT}):`);
     for (const kind of PATHS) {
       const seconds = median(runs[kind]);
-      console.log(`  ${kind.padEnd(width)} ${seconds.toFixed(3)} s  ${(SIZE_BYTES / seconds / 1e6).toFixed(0).padStart(5)} MB/s  ${(seconds / floor).toFixed(2)}× onread  runs: ${runs[kind].map((s) => s.toFixed(3)).join(', ')}`);
+      console.log(`  ${kind.padEnd(width)} ${seconds.toFixed(3)} s  ${(SIZE_BYTES / seconds / 1e6).toFixed(0).padStart(5)} MB/s  ${floor ? `${(seconds / floor).toFixed(2)}× onread` : ''}  runs: ${runs[kind].map((s) => s.toFixed(3)).join(', ')}`);
     }
     mirror.stop();
   } finally {

@@ -544,6 +544,8 @@ function noteFor(result) {
   if (result.skipped) return result.skipped;
   if (result.timedOut) notes.push(`TIMEOUT after ${RUN_TIMEOUT_MS / 1000} s`);
   if (result.exitCode !== 0 && !result.timedOut) notes.push(`exit ${result.exitCode ?? result.signal}`);
+  // The job's own time (from the CLI's JSON): the rest of the wall time is process start and exit.
+  if (typeof result.report?.seconds === 'number') notes.push(`job ${result.report.seconds.toFixed(2)} s`);
   if (result.report?.sources) {
     const unusual = result.report.sources.filter((source) => !['active', 'standby'].includes(source.state));
     for (const source of unusual) notes.push(`${portOf(source.url)}:${source.state}${source.strikes ? `(${source.strikes} strikes)` : ''}`);

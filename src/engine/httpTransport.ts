@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { buildConnector, Client, Pool, ProxyAgent, requestOn } from './undiciParts';
-import { ReceiveBuffers, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from './receiveBuffers';
+import { ReceiveBuffers, TCP_MAX_SLOT_BYTES, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from './receiveBuffers';
 import { ConnectionBudget, type ConnectionLease } from './connectionBudget';
 import type { RangeRequestOptions } from './sourceTransport';
 import { parseRetryAfter } from './retryPolicy';
@@ -194,8 +194,11 @@ export class HttpTransport {
    * Connections through a proxy keep Node's default reads.
    */
   private pooledConnector(origin: string, options: { timeout: number; ca?: string | string[] }): ReturnType<typeof buildConnector> {
-    const slotBytes = origin.startsWith('https:') ? TLS_SLOT_BYTES : TCP_SLOT_BYTES;
-    return buildConnector({ ...options, onread: this.receiveBuffers.socketReadOption(slotBytes) } as Parameters<typeof buildConnector>[0]);
+    // TLS hands over one record (≤ 16 KiB) per read, so its slots never need to grow.
+    const onread = origin.startsWith('https:')
+      ? this.receiveBuffers.socketReadOption(TLS_SLOT_BYTES)
+      : this.receiveBuffers.socketReadOption(TCP_SLOT_BYTES, TCP_MAX_SLOT_BYTES);
+    return buildConnector({ ...options, onread } as Parameters<typeof buildConnector>[0]);
   }
 
   /**

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ReceiveBuffers, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from '../../src/engine/receiveBuffers';
+import { ReceiveBuffers, TCP_MAX_SLOT_BYTES, TCP_SLOT_BYTES, TLS_SLOT_BYTES } from '../../src/engine/receiveBuffers';
 import { makeArtifact, sha256FileHex, sha256Hex } from '../harness/artifact';
 import { testCa } from '../harness/testCa';
 import { startTlsFront } from '../harness/tlsFront';
@@ -103,6 +103,54 @@ describe('engine: receive buffers (socket reads into reused slots)', () => {
       assert.ok(copies >= 3, `the 1 KiB reads were copied (${copies} copies)`);
       assert.ok(views > 10, `the bulk came as slot views (${views})`);
       assert.ok(pool.reused > pool.allocated, `slots were read into again (reused ${pool.reused}, allocated ${pool.allocated})`);
+    });
+
+    it('slots grow while reads fill them and shrink again after short reads; a view always fills at least half its slot', async () => {
+      const bulk = (tag: string): Buffer => makeArtifact(4 * MiB, tag);
+      const phases = [bulk('grow-1'), ...[0, 1, 2].map((i) => makeArtifact(1024, `short-${i}`)), bulk('grow-2')];
+      const payload = Buffer.concat(phases);
+      let gotShort = (): void => undefined;
+      const server = net.createServer(async (socket) => {
+        // A bulk while the client is not reading (its reads then find a full socket), three short
+        // writes it reads one by one, then another bulk.
+        socket.write(phases[0]);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        for (const short of phases.slice(1, 4)) {
+          await new Promise<void>((resolve) => { gotShort = resolve; socket.write(short); });
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        socket.end(phases[4]);
+      });
+      servers.push(server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const pool = new ReceiveBuffers();
+      const socket = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', onread: pool.socketReadOption(TCP_SLOT_BYTES, TCP_MAX_SLOT_BYTES) });
+      socket.pause();
+      setTimeout(() => socket.resume(), 100);
+      const chunks: Buffer[] = [];
+      // The slot size of each view, in arrival order; 0 marks a copy.
+      const slotSizes: number[] = [];
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        const claim = pool.claim(chunk);
+        slotSizes.push(claim ? claim.memory.byteLength : 0);
+        if (claim) assert.ok(chunk.length >= claim.memory.byteLength / 2, `a ${chunk.length}-byte view of a ${claim.memory.byteLength}-byte slot`);
+        chunks.push(Buffer.from(chunk));
+        if (claim) pool.release(claim);
+        received += chunk.length;
+        if (received > phases[0].length) gotShort();
+      });
+      await once(socket, 'end');
+      assert.equal(sha256Hex(Buffer.concat(chunks)), sha256Hex(payload));
+      const firstBulk = slotSizes.slice(0, slotSizes.findIndex((_, i) => chunks.slice(0, i + 1).reduce((n, c) => n + c.length, 0) >= phases[0].length) + 1);
+      assert.ok(firstBulk.includes(TCP_MAX_SLOT_BYTES), `the first bulk grew its slots to ${TCP_MAX_SLOT_BYTES} (${firstBulk.join(',')})`);
+      assert.ok(slotSizes.every((size) => size <= TCP_MAX_SLOT_BYTES), 'no slot beyond the maximum');
+      // After the short reads (copies) the next view comes from a small slot again.
+      const afterShort = slotSizes.slice(firstBulk.length);
+      assert.ok(afterShort.filter((size) => size === 0).length >= 3, `the short reads were copied (${afterShort.join(',')})`);
+      const nextView = afterShort.find((size, i) => size > 0 && afterShort.slice(0, i).filter((s) => s === 0).length >= 3);
+      assert.equal(nextView, TCP_SLOT_BYTES, `the first view after the short reads (${afterShort.join(',')})`);
     });
   });
 
