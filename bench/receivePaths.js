@@ -7,8 +7,9 @@
  *   stream — net.Socket 'data' events: Node allocates a new buffer for every read;
  *   onread — net.Socket with `onread`: every read lands in one reused buffer;
  *   undici — undici's Pool and request(), the body read as a stream, Node's default reads;
- *   undici-slots — the same, with the sockets reading into a ring of reused 64 KiB slots through
- *            undici's connector (`connect: { onread }`), as the engine's sockets do
+ *   undici-slots — the same, with the sockets reading into a ring of reused slots (64 KiB, or
+ *            BENCH_SLOT_KB) through undici's connector (`connect: { onread }`), as the engine's
+ *            sockets do
  *            (src/engine/receiveBuffers.ts; here the bytes are dropped at once, so a ring will do);
  *   dispatch-slots — the same slots, with undici's dispatch() and a handler of our own instead of
  *            request()'s body stream: what a stream-free body path could gain (0.56 vs 0.58 s
@@ -29,7 +30,7 @@ const SIZE_BYTES = Number(process.env.BENCH_SIZE_MB || 512) * 1024 * 1024;
 const CONNECTIONS = 4;
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 3));
 const PATHS = (process.env.BENCH_PATHS || 'stream,onread,undici,undici-slots,dispatch-slots').split(',');
-/** Bytes per slot of the slots paths (the engine's TCP_SLOT_BYTES is 64 KiB). */
+/** Bytes per slot of the slots paths (the engine's sockets start at 64 KiB and grow to 256 KiB). */
 const SLOT_BYTES = Number(process.env.BENCH_SLOT_KB || 64) * 1024;
 
 /** The receiving side, run as `node receivePaths.js --receive <path> <url> <size>`. */
