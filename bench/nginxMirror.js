@@ -14,6 +14,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const { killAndReap } = require('./killAndReap');
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -109,13 +110,8 @@ http {
       const bytesServed = lines.reduce((sum, line) => sum + Number(line.split(' ')[1] || 0), 0);
       return { bytesServed, requests: lines.length, socketsAccepted: connections.size, peakOpenSockets: 0 };
     },
-    stop: () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    },
+    /** Kills nginx (its worker too: one process group); resolves once nginx was reaped. */
+    stop: () => killAndReap(child, () => process.kill(-child.pid, 'SIGKILL')),
     // nginx has no cold code to warm; the log starts empty for the measured run.
     warmUp: async () => fs.writeFileSync(accessLog, ''),
   };
