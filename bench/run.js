@@ -666,6 +666,7 @@ async function main() {
     cpus: os.cpus().length,
     sizeBytes: SIZE_BYTES,
     sha256: artifact.sha256,
+    repeat: REPEAT,
     sha256BytesPerSecond: Math.round(sha256BytesPerSecond()),
     toolVersions: {
       aria2c: commandExists('aria2c') ? versionOf('aria2c', ['--version']) : undefined,
@@ -734,7 +735,7 @@ function benchmarkDoc(report) {
     'from process start to exit. aria2c runs with `-x16 -s16 -k1M --uri-selector=adaptive`, axel with `-n 16`.',
     'Ours runs `get <urls> --sha256 <hex> --json`: every piece hashed (RFC 6962 leaf), the whole-file SHA-256',
     'checked, the data fsynced and published atomically; aria2c and axel check nothing and do not sync.',
-    `Each tool ran ${REPEAT} times, interleaved with the others, after a \`sync\`; rows show the median run.`,
+    `Each tool ran ${report.repeat ?? REPEAT} times, interleaved with the others, after a \`sync\`; rows show the median run.`,
     'CPU s is the run\'s user + system CPU time, all threads and waited-for children (the kernel\'s count of',
     'reaped children); a mirror\'s work is not in it.',
     'Every tool runs with the same short environment (PATH, HOME, LANG, LC_ALL, TMPDIR, USER), as on a user\'s',
